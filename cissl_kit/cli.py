@@ -1,0 +1,236 @@
+"""Command line: ``cissl-kit train …`` and ``cissl-kit split …`` (also ``python -m cissl_kit``).
+
+Every training-loop setting (:class:`TrainConfig`) and every algorithm hyper-parameter (the
+dataclass fields of each algorithm) becomes a flag automatically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .algorithms import ALGORITHMS
+from .data import DATASETS, PROFILES, UNLABELED_PROFILES, make_ssl_data
+from .engine import SCHEDULES, TrainConfig, TrainResult, Trainer
+from .models import MODELS
+
+DATA_FLAGS = ("dataset", "n_max", "imbalance_ratio", "m_max", "unlabeled_profile", "unlabeled_imbalance_ratio",
+              "profile", "test_per_class", "root", "download", "device")
+
+
+LOOP_HELP = {
+    "steps": "optimisation steps",
+    "batch_size": "labeled batch size",
+    "uratio": "unlabeled batch = uratio × batch size",
+    "lr": "learning rate of SGD",
+    "momentum": "SGD momentum",
+    "nesterov": "nesterov momentum",
+    "weight_decay": "weight decay (not on biases and BN)",
+    "schedule": "learning-rate schedule; cosine is FixMatch's cos(7πk/16K)",
+    "ema": "decay of the EMA model that is evaluated",
+    "eval_every": "evaluate every this many steps",
+    "log_every": "pull logs to the host every this many steps",
+    "eval_batch_size": "batch size for evaluation",
+    "seed": "seed of the model, sampling and augmentation",
+    "model": f"backbone: {', '.join(MODELS)}; default small_cnn for small images, wrn28_2 above",
+    "amp": "mixed precision on CUDA",
+    "progress": "progress bar",
+}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_bool(parser: argparse.ArgumentParser, name: str, default: bool | None, help: str) -> None:
+    parser.add_argument(_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=default, help=help)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cissl-kit", description="Class-imbalanced semi-supervised learning kit")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train one or more methods on a long-tailed benchmark")
+    train.add_argument("--method", default="fixmatch",
+                       help=f"method, or several separated by commas; one of {', '.join(ALGORITHMS)}")
+    _add_data_flags(train)
+    loop = train.add_argument_group("training loop")
+    for f in dataclasses.fields(TrainConfig):
+        help_text = f"{LOOP_HELP.get(f.name, f.name.replace('_', ' '))} (default {f.default})"
+        if f.type in ("bool", bool):
+            _add_bool(loop, f.name, None, help_text)
+        else:
+            kind = {"int": int, "float": float}.get(str(f.type), str)
+            loop.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, help=help_text,
+                              choices={"model": MODELS, "schedule": SCHEDULES}.get(f.name))
+    loop.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    methods = train.add_argument_group("method hyper-parameters (each applies to the methods that have it)")
+    for name, (field, users) in _algorithm_fields().items():
+        meta = field.metadata
+        help_text = f"{meta.get('help', name)} [{', '.join(users)}; default {field.default}]"
+        if isinstance(field.default, bool):
+            _add_bool(methods, name, None, help_text)
+        else:
+            methods.add_argument(_flag(name), dest=name, type=type(field.default), default=None,
+                                 choices=meta.get("choices"), help=help_text)
+    out = train.add_argument_group("output")
+    out.add_argument("--out", default="runs", help="folder for run folders")
+    out.add_argument("--name", default=None, help="run folder name (default: time-dataset-methods)")
+
+    split = sub.add_parser("split", help="print the per-class counts of a long-tailed split")
+    _add_data_flags(split)
+    split.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _add_data_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data (unset sizes take the dataset's default split)")
+    group.add_argument("--dataset", default="digits", choices=DATASETS, help="dataset (default digits)")
+    group.add_argument("--n-max", type=int, default=None, help="N1: labeled images of the head class (digits: 40)")
+    group.add_argument("--imbalance-ratio", type=float, default=None, help="γ_l: labeled head / tail ratio (digits: 20)")
+    group.add_argument("--m-max", type=int, default=None, help="M1: largest unlabeled class count (digits: 80)")
+    group.add_argument("--unlabeled-profile", default="consistent",
+                       help=f"{', '.join(UNLABELED_PROFILES)}, or explicit counts separated by commas (default consistent)")
+    group.add_argument("--unlabeled-imbalance-ratio", type=float, default=None, help="γ_u (default γ_l)")
+    group.add_argument("--profile", default="exponential", choices=PROFILES, help="labeled profile (default exponential)")
+    group.add_argument("--test-per-class", type=int, default=None,
+                       help="balanced test images per class (digits: 50; CIFAR / STL-10: the official test set)")
+    group.add_argument("--root", default="data", help="dataset root for CIFAR / STL-10 files (default data)")
+    group.add_argument("--download", action="store_true", help="download CIFAR / STL-10 through torchvision")
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+
+
+def _algorithm_fields() -> dict:
+    """Every hyper-parameter name → (its field, the methods that have it)."""
+    fields: dict = {}
+    for method, cls in ALGORITHMS.items():
+        for f in dataclasses.fields(cls):
+            fields.setdefault(f.name, (f, []))[1].append(method)
+    return fields
+
+
+def _profile(text: str):
+    if text in UNLABELED_PROFILES:
+        return text
+    try:
+        return [int(c) for c in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"--unlabeled-profile must be one of {', '.join(UNLABELED_PROFILES)} or counts "
+                         f"separated by commas, got {text!r}") from None
+
+
+def _make_data(args: argparse.Namespace, seed: int):
+    return make_ssl_data(
+        args.dataset, n_max=args.n_max, imbalance_ratio=args.imbalance_ratio, m_max=args.m_max,
+        unlabeled_profile=_profile(args.unlabeled_profile), unlabeled_imbalance_ratio=args.unlabeled_imbalance_ratio,
+        profile=args.profile, test_per_class=args.test_per_class, seed=seed, root=args.root,
+        download=args.download, device=args.device,
+    )
+
+
+def run_train(args: argparse.Namespace) -> list[TrainResult]:
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in ALGORITHMS]
+    if not methods or unknown:
+        raise SystemExit(f"--method must name one or more of {', '.join(ALGORITHMS)}; got {args.method!r}")
+    given = {name: getattr(args, name) for name in _algorithm_fields() if getattr(args, name) is not None}
+    unused = [n for n in given if not any(n in {f.name for f in dataclasses.fields(ALGORITHMS[m])} for m in methods)]
+    if unused:
+        raise SystemExit(f"{', '.join(_flag(n) for n in unused)} does not apply to {', '.join(methods)}")
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                            if getattr(args, f.name) is not None})
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    data = _make_data(args, config.seed)
+    print(data.summary())
+    print(f"labeled counts   {data.labeled_counts}\nunlabeled counts {data.unlabeled_counts}")
+    results = []
+    for method in methods:
+        hparams = {k: v for k, v in given.items() if k in {f.name for f in dataclasses.fields(ALGORITHMS[method])}}
+        results.append(Trainer(ALGORITHMS[method](**hparams), data, config=config).fit())
+    print()
+    print(results_table(results))
+    folder = write_run(results, Path(args.out), args.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{args.dataset}-{'-'.join(methods)}")
+    print(f"\nresults, history and figures in {folder}")
+    return results
+
+
+def results_table(results: Sequence[TrainResult]) -> str:
+    """A plain-text table of the headline metrics, in percent."""
+    header = f"{'method':<14}{'overall':>9}{'balanced':>10}{'many':>8}{'medium':>8}{'few':>8}{'PL acc':>8}{'util':>8}{'time':>8}"
+    lines = [header, "-" * len(header)]
+    for r in results:
+        s = r.summary()
+        pct = lambda v: "     -" if v != v else f"{100 * v:6.1f}"  # NaN → "-"
+        lines.append(f"{s['method']:<14}{pct(s['accuracy']):>9}{pct(s['balanced_accuracy']):>10}{pct(s['many']):>8}"
+                     f"{pct(s['medium']):>8}{pct(s['few']):>8}{pct(s['pl_accuracy']):>8}{pct(s['utilization']):>8}"
+                     f"{s['seconds']:>7.0f}s")
+    return "\n".join(lines)
+
+
+def write_run(results: Sequence[TrainResult], out: Path, name: str) -> Path:
+    """results.json, summary.csv, history.csv and curves.png in ``out/name``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .viz import plot_history, plot_per_class
+
+    folder = out / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps([r.to_dict() for r in results], indent=1))
+    _write_csv(folder / "summary.csv", [r.summary() for r in results])
+    _write_csv(folder / "history.csv", [{"method": r.method, **row} for r in results for row in r.history])
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4))
+    plot_history({r.method: r.history for r in results}, "accuracy", "Test accuracy (EMA model)", ax=axes[0])
+    plot_per_class({r.method: r.final["per_class"] for r in results}, results[0].data["groups"], ax=axes[1])
+    fig.tight_layout()
+    fig.savefig(folder / "curves.png", dpi=110)
+    plt.close(fig)
+    return folder
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def run_split(args: argparse.Namespace) -> None:
+    data = _make_data(args, args.seed)
+    print(data.summary())
+    group_of = {k: g for g, classes in data.groups.items() for k in classes}
+    print(f"{'class':<12}{'labeled':>9}{'unlabeled':>11}  group")
+    for k, name in enumerate(data.class_names):
+        unl = data.unlabeled_counts[k] if data.unlabeled_counts else "?"
+        print(f"{name:<12}{data.labeled_counts[k]:>9}{unl:>11}  {group_of[k]}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            run_train(args)
+        else:
+            run_split(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"cissl-kit: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Raw datasets as arrays: digits (embedded), a 2-D toy, CIFAR-10/100 and STL-10 (from files).
+
+CIFAR and STL-10 are read from their standard distribution formats under ``root``; with
+``download=True`` torchvision fetches them first. Without the files and without network the
+error says where to put them.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._checks import check_choice, check_int
+
+DATASETS = ("digits", "toy2d", "cifar10", "cifar100", "stl10")
+DEFAULT_ROOT = Path("data")
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The dataset files are missing and could not be downloaded."""
+
+
+@dataclass
+class RawDataset:
+    """A dataset held as numpy arrays.
+
+    ``train_x`` is ``N×C×H×W`` uint8 for images or ``N×D`` float32 for vectors. ``test_x`` is
+    ``None`` when the test set must be carved out of the training pool (digits, toy2d).
+    ``extra_unlabeled_x`` holds images without labels (STL-10's unlabeled split).
+    """
+
+    name: str
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray | None
+    test_y: np.ndarray | None
+    class_names: list[str]
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    flip: bool = True  # horizontal flips preserve the label
+    fill: float = 0.5  # background value for geometric augmentation, in [0, 1]
+    extra_unlabeled_x: np.ndarray | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def is_image(self) -> bool:
+        return self.train_x.ndim == 4
+
+
+def load_dataset(name: str, root: str | Path = DEFAULT_ROOT, download: bool = False) -> RawDataset:
+    """Load ``digits``, ``toy2d``, ``cifar10``, ``cifar100`` or ``stl10`` as a :class:`RawDataset`."""
+    check_choice("dataset", name, DATASETS)
+    root = Path(root)
+    if name == "digits":
+        return load_digits()
+    if name == "toy2d":
+        return make_toy2d()
+    if name in ("cifar10", "cifar100"):
+        return load_cifar(root, name, download)
+    return load_stl10(root, download)
+
+
+def load_digits() -> RawDataset:
+    """scikit-learn's bundled 8×8 handwritten digits (1,797 images, 10 classes, no network)."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]  # 0..16 -> 0..255
+    unit = images.astype(np.float64) / 255.0
+    return RawDataset(
+        name="digits",
+        train_x=images,
+        train_y=bunch.target.astype(np.int64),
+        test_x=None,
+        test_y=None,
+        class_names=[str(d) for d in range(10)],
+        mean=(float(unit.mean()),),
+        std=(float(unit.std()),),
+        flip=False,  # a mirrored 2 is not a 2
+        fill=0.0,  # black background
+    )
+
+
+def make_toy2d(num_classes: int = 3, per_class: int = 1000, spread: float = 0.55, seed: int = 0) -> RawDataset:
+    """Gaussian blobs evenly spaced on the unit circle (a 2-D picture of a classifier's boundary)."""
+    num_classes = check_int("num_classes", num_classes, minimum=2)
+    per_class = check_int("per_class", per_class, minimum=1)
+    rng = np.random.default_rng(seed)
+    angles = 2 * np.pi * np.arange(num_classes) / num_classes
+    centres = np.stack([np.cos(angles), np.sin(angles)], 1) * 2.0
+    x = np.concatenate([c + spread * rng.standard_normal((per_class, 2)) for c in centres]).astype(np.float32)
+    y = np.repeat(np.arange(num_classes), per_class).astype(np.int64)
+    return RawDataset(
+        name="toy2d",
+        train_x=x,
+        train_y=y,
+        test_x=None,
+        test_y=None,
+        class_names=[f"blob {k}" for k in range(num_classes)],
+    )
+
+
+CIFAR_FILES = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels"),
+    "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels"),
+}
+CIFAR_STATS = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+
+
+def load_cifar(root: Path, name: str = "cifar10", download: bool = False) -> RawDataset:
+    """CIFAR-10/100 from the python-pickle batches under ``root`` (``cifar-10-batches-py/`` …)."""
+    folder, train_files, test_files, label_key = CIFAR_FILES[name]
+    base = Path(root) / folder
+    needed = [base / f for f in train_files + test_files]
+    if not all(p.exists() for p in needed):
+        _download(name, root, download, needed)
+
+    def read(files: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = [], []
+        for f in files:
+            with open(base / f, "rb") as handle:
+                entry = pickle.load(handle, encoding="bytes")
+            xs.append(np.asarray(entry[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(entry[label_key], dtype=np.int64))
+        return np.concatenate(xs), np.concatenate(ys)
+
+    train_x, train_y = read(train_files)
+    test_x, test_y = read(test_files)
+    meta_name = "batches.meta" if name == "cifar10" else "meta"
+    meta_key = b"label_names" if name == "cifar10" else b"fine_label_names"
+    num_classes = 10 if name == "cifar10" else 100
+    class_names = [str(k) for k in range(num_classes)]
+    if (base / meta_name).exists():
+        with open(base / meta_name, "rb") as handle:
+            class_names = [n.decode() for n in pickle.load(handle, encoding="bytes")[meta_key]]
+    mean, std = CIFAR_STATS[name]
+    return RawDataset(name, train_x, train_y, test_x, test_y, class_names, mean, std, flip=True, fill=0.5)
+
+
+STL10_CLASSES = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]
+
+
+def load_stl10(root: Path, download: bool = False) -> RawDataset:
+    """STL-10 from the binary files under ``root/stl10_binary`` (96×96; 100k unlabeled extras)."""
+    base = Path(root) / "stl10_binary"
+    names = ["train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin", "unlabeled_X.bin"]
+    needed = [base / n for n in names]
+    if not all(p.exists() for p in needed):
+        _download("stl10", root, download, needed)
+
+    def images(path: Path) -> np.ndarray:
+        # stored column-major per channel: N×3×96×96 with H and W swapped
+        return np.fromfile(path, dtype=np.uint8).reshape(-1, 3, 96, 96).transpose(0, 1, 3, 2).copy()
+
+    def labels(path: Path) -> np.ndarray:
+        return np.fromfile(path, dtype=np.uint8).astype(np.int64) - 1  # stored as 1..10
+
+    return RawDataset(
+        name="stl10",
+        train_x=images(base / "train_X.bin"),
+        train_y=labels(base / "train_y.bin"),
+        test_x=images(base / "test_X.bin"),
+        test_y=labels(base / "test_y.bin"),
+        class_names=list(STL10_CLASSES),
+        mean=(0.4467, 0.4398, 0.4066),
+        std=(0.2603, 0.2566, 0.2713),
+        extra_unlabeled_x=images(base / "unlabeled_X.bin"),
+    )
+
+
+_TORCHVISION_CLASSES = {"cifar10": "CIFAR10", "cifar100": "CIFAR100", "stl10": "STL10"}
+_SOURCES = {
+    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+    "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+    "stl10": "https://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz",
+}
+
+
+def _download(name: str, root: Path, download: bool, needed: list[Path]) -> None:
+    """Fetch through torchvision, or raise :class:`DatasetNotFoundError` saying where files go."""
+    missing = [str(p) for p in needed if not p.exists()]
+    advice = (
+        f"Put the extracted archive {_SOURCES[name]} under '{Path(root).resolve()}' "
+        f"(missing: {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}), "
+        f"pass download=True (CLI: --download) on a machine with network, "
+        f"or use dataset='digits', which is bundled with scikit-learn and needs no files."
+    )
+    if not download:
+        raise DatasetNotFoundError(f"{name} not found. {advice}")
+    import torchvision.datasets as tvd
+
+    Path(root).mkdir(parents=True, exist_ok=True)
+    try:
+        cls = getattr(tvd, _TORCHVISION_CLASSES[name])
+        if name == "stl10":
+            cls(str(root), split="train", download=True)
+        else:
+            cls(str(root), train=True, download=True)
+    except Exception as error:  # no network, DNS failure, checksum mismatch, ...
+        raise DatasetNotFoundError(f"{name} could not be downloaded ({type(error).__name__}: {error}). {advice}") from error

@@ -1,0 +1,303 @@
+"""The one training loop: batches, optimiser, schedule, EMA, AMP, evaluation and history.
+
+Every method runs through :class:`Trainer`; an :class:`~cissl_kit.algorithms.Algorithm` only turns
+a batch into a loss. Logged values stay on the device and reach the host every ``log_every``
+steps, so a CUDA step never waits on the host.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from ._checks import check_choice, check_float, check_int
+from .algorithms import Algorithm, Batch, StepContext, build_algorithm
+from .data import SSLData, make_sampler
+from .metrics import PseudoLabelStats, classification_report
+from .models import build_model, check_model, default_model
+from .utils import make_generator, seed_everything
+
+SCHEDULES = ("cosine", "constant")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of the training loop (not of the algorithm). Defaults: FixMatch's, scaled to digits."""
+
+    steps: int = 1000
+    batch_size: int = 64
+    uratio: int = 3  # unlabeled batch = uratio × batch_size (FixMatch: 7)
+    lr: float = 0.03
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"  # FixMatch's cos(7πk / 16K)
+    ema: float = 0.999
+    eval_every: int = 100
+    log_every: int = 25
+    eval_batch_size: int = 1024
+    seed: int = 0
+    model: str | None = None  # None: small_cnn up to 16×16 images, wrn28_2 above, mlp for vectors
+    amp: bool = True  # only on CUDA
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "uratio", "eval_every", "log_every", "eval_batch_size"):
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("seed", self.seed, minimum=0)
+        check_float("lr", self.lr, 0.0, min_inclusive=False)
+        check_float("momentum", self.momentum, 0.0, 1.0, max_inclusive=False)
+        check_float("weight_decay", self.weight_decay, 0.0)
+        check_float("ema", self.ema, 0.0, 1.0, max_inclusive=False)
+        check_choice("schedule", self.schedule, SCHEDULES)
+
+
+@dataclass
+class TrainResult:
+    """History (one row per evaluation) and final metrics of a run; ``net`` / ``ema_net`` are the trained networks."""
+
+    method: str
+    hparams: dict
+    config: dict
+    data: dict
+    history: list[dict]
+    final: dict
+    seconds: float
+    interrupted: bool = False
+    net: nn.Module | None = field(default=None, repr=False)
+    ema_net: nn.Module | None = field(default=None, repr=False)
+
+    def summary(self) -> dict:
+        """Scalar headline numbers (fractions in [0, 1])."""
+        keys = ("accuracy", "balanced_accuracy", "many", "medium", "few", "pl_accuracy", "utilization")
+        return {"method": self.method, **{k: self.final.get(k, float("nan")) for k in keys}, "seconds": self.seconds}
+
+    def to_dict(self) -> dict:
+        """JSON-ready copy without the networks."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("net", "ema_net")}
+
+
+class Trainer:
+    """Trains one algorithm on one :class:`SSLData`.
+
+    >>> trainer = Trainer(FixMatch(), data, config=TrainConfig(steps=500))
+    >>> result = trainer.fit()
+    """
+
+    def __init__(
+        self,
+        algorithm: Algorithm | str,
+        data: SSLData,
+        model: nn.Module | None = None,
+        config: TrainConfig | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.config = dataclasses.replace(config or TrainConfig(), **overrides)
+        self.algorithm = build_algorithm(algorithm) if isinstance(algorithm, str) else algorithm
+        if not isinstance(self.algorithm, Algorithm):
+            raise TypeError(f"algorithm must be an Algorithm or a method name, got {type(algorithm).__name__}")
+        if not isinstance(data, SSLData):
+            raise TypeError(f"data must be an SSLData (see make_ssl_data), got {type(data).__name__}")
+        self.data = data
+        self.device = data.device
+        cfg = self.config
+        seed_everything(cfg.seed)
+        if model is None:
+            model = build_model(cfg.model or default_model(data.input_shape), data.num_classes, data.input_shape)
+        check_model(model)
+        if model.head.out_features != data.num_classes:
+            raise ValueError(f"model.head has {model.head.out_features} outputs but the data has {data.num_classes} classes")
+        self.net = self.algorithm.build_network(model).to(self.device)
+        self.ema_net = copy.deepcopy(self.net).requires_grad_(False)
+        self.algorithm.setup(self.net, data)
+        self.optimizer = _sgd(self.algorithm.trainable_parameters(self.net), cfg)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.use_amp = cfg.amp and self.device.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+        self.generator = make_generator(cfg.seed, self.device)
+        self.labeled_sampler = make_sampler(
+            self.algorithm.labeled_sampler, data.labeled_idx, cfg.batch_size,
+            labels=data.targets[data.labeled_idx], num_classes=data.num_classes, generator=self.generator,
+        )
+        self.uses_unlabeled = bool(self.algorithm.unlabeled_views) and data.unlabeled_idx.numel() > 0
+        self.unlabeled_sampler = (
+            make_sampler("random", data.unlabeled_idx, cfg.batch_size * cfg.uratio, generator=self.generator)
+            if self.uses_unlabeled else None
+        )
+        self.class_prior = data.class_prior()
+        self.pl_stats = PseudoLabelStats(data.num_classes, self.device)
+        self.step = 0
+        self.history: list[dict] = []
+        self.final: dict = {}
+        self.seconds = 0.0
+        self._log_sums: dict[str, Tensor] = {}
+        self._log_steps = 0
+        self._ema_params = list(self.ema_net.parameters())
+        self._net_params = list(self.net.parameters())
+
+    # -- the loop ----------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        """Train until ``config.steps``; Ctrl-C / KeyboardInterrupt stops early and keeps the result so far."""
+        cfg = self.config
+        start = time.perf_counter()
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=self.algorithm.name, disable=not cfg.progress,
+                   dynamic_ncols=True)
+        interrupted = False
+        try:
+            while self.step < cfg.steps:
+                self.train_step()
+                bar.update(1)
+                last = self.step == cfg.steps
+                if self.step % cfg.log_every == 0 or last:
+                    bar.set_postfix(self._check_logs(), refresh=False)
+                if self.step % cfg.eval_every == 0 or last:
+                    self._record_evaluation()
+                    bar.set_postfix(acc=f"{self.history[-1]['accuracy']:.3f}", refresh=False)
+        except KeyboardInterrupt:
+            interrupted = True
+            if not self.history or self.history[-1]["step"] != self.step:
+                self._record_evaluation()
+        finally:
+            bar.close()
+        self.seconds += time.perf_counter() - start
+        return self.result(interrupted)
+
+    def train_step(self) -> None:
+        """One optimisation step of the algorithm, then the EMA update."""
+        self.net.train()
+        batch = self.next_batch()
+        ctx = StepContext(self.step, self.config.steps, self.data.num_classes, self.class_prior)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+            out = self.algorithm.training_step(self.net, batch, ctx)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(out.loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self._update_ema()
+        self._accumulate({"loss": out.loss.detach(), **out.logs})
+        if out.pseudo_labels is not None and batch.y_ulb is not None:
+            self.pl_stats.update(batch.y_ulb, out.pseudo_labels, out.mask)
+        self.step += 1
+
+    def next_batch(self) -> Batch:
+        """Sample index batches on the device and build the views the algorithm asks for."""
+        data, aug, gen = self.data, self.data.augmenter, self.generator
+        idx_lb = self.labeled_sampler.next()
+        batch = Batch(x_lb=aug.weak(data.images[idx_lb], gen), y_lb=data.targets[idx_lb], idx_lb=idx_lb)
+        if self.uses_unlabeled:
+            idx = self.unlabeled_sampler.next()
+            raw = data.images[idx]
+            batch.idx_ulb, batch.y_ulb = idx, data.true_labels[idx]
+            batch.x_ulb_w = aug.weak(raw, gen)
+            if "strong" in self.algorithm.unlabeled_views:
+                batch.x_ulb_s = aug.strong(raw, gen)
+        return batch
+
+    # -- evaluation --------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, images: Tensor, use_ema: bool = True) -> Tensor:
+        """Logits of the (EMA) network for raw images, in evaluation batches."""
+        net = self.ema_net if use_ema else self.net
+        net.eval()
+        outputs = []
+        for chunk in images.split(self.config.eval_batch_size):
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+                outputs.append(self.algorithm.predict(net, self.data.augmenter.plain(chunk)).float())
+        return torch.cat(outputs)
+
+    def evaluate(self, use_ema: bool = True) -> dict:
+        """Test metrics: overall, balanced, per-class and group accuracy, and the confusion matrix."""
+        predictions = self.predict(self.data.test_images, use_ema).argmax(1)
+        return classification_report(predictions, self.data.test_labels, self.data.num_classes, self.data.groups)
+
+    def result(self, interrupted: bool = False) -> TrainResult:
+        return TrainResult(
+            method=self.algorithm.name,
+            hparams=self.algorithm.hparams(),
+            config=dataclasses.asdict(self.config),
+            data={**self.data.settings, "labeled_counts": self.data.labeled_counts,
+                  "unlabeled_counts": self.data.unlabeled_counts, "groups": self.data.groups},
+            history=list(self.history),
+            final=dict(self.final),
+            seconds=self.seconds,
+            interrupted=interrupted,
+            net=self.net,
+            ema_net=self.ema_net,
+        )
+
+    # -- internals ---------------------------------------------------------------------------
+    def _lr_factor(self, step: int) -> float:
+        if self.config.schedule == "constant":
+            return 1.0
+        return math.cos(7 * math.pi * step / (16 * self.config.steps))
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        # warm-up: the decay grows towards config.ema so short runs are not dominated by the init
+        decay = min(self.config.ema, (1 + self.step) / (10 + self.step))
+        torch._foreach_lerp_(self._ema_params, self._net_params, 1 - decay)
+        for ema_buffer, buffer in zip(self.ema_net.buffers(), self.net.buffers()):
+            ema_buffer.copy_(buffer)
+
+    def _accumulate(self, logs: dict[str, Tensor]) -> None:
+        for name, value in logs.items():
+            value = value.detach().float()
+            self._log_sums[name] = self._log_sums[name] + value if name in self._log_sums else value.clone()
+        self._log_steps += 1
+
+    def _check_logs(self) -> dict[str, str]:
+        """Pull the running means to the host; stop with a clear message on a non-finite loss."""
+        means = {k: float(v) / max(1, self._log_steps) for k, v in self._log_sums.items()}
+        bad = [k for k, v in means.items() if not math.isfinite(v)]
+        if bad:
+            raise FloatingPointError(
+                f"{self.algorithm.name}: {', '.join(bad)} became non-finite within steps "
+                f"{self.step - self._log_steps + 1}..{self.step}; lower lr or check the inputs"
+            )
+        return {k: f"{v:.3f}" for k, v in means.items() if k in ("loss", "mask")}
+
+    def _record_evaluation(self) -> None:
+        means = {k: float(v) / max(1, self._log_steps) for k, v in self._log_sums.items()}
+        test = self.evaluate()
+        pseudo = self.pl_stats.report(self.data.groups) if self.uses_unlabeled else {}
+        row = {"step": self.step, "lr": self.optimizer.param_groups[0]["lr"], **means}
+        row.update({k: v for k, v in test.items() if k not in ("per_class", "confusion")})
+        row.update({k: v for k, v in pseudo.items() if not k.endswith("per_class")})
+        self.history.append(row)
+        self.final = {**test, **pseudo, "step": self.step}
+        self._log_sums, self._log_steps = {}, 0
+        self.pl_stats.reset()
+
+
+def _sgd(parameters, cfg: TrainConfig) -> torch.optim.SGD:
+    """SGD with nesterov momentum; no weight decay on biases and BN parameters (1-D tensors)."""
+    params = [p for p in parameters if p.requires_grad]
+    if not params:
+        raise ValueError("the algorithm left no trainable parameters")
+    decay = [p for p in params if p.dim() > 1]
+    no_decay = [p for p in params if p.dim() <= 1]
+    return torch.optim.SGD(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+    )
+
+
+def train(
+    algorithm: Algorithm | str,
+    data: SSLData,
+    model: nn.Module | None = None,
+    config: TrainConfig | None = None,
+    **overrides: Any,
+) -> TrainResult:
+    """Train ``algorithm`` (an instance or a method name) on ``data`` and return the result."""
+    return Trainer(algorithm, data, model, config, **overrides).fit()

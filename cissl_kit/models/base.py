@@ -1,0 +1,48 @@
+"""The model contract: ``features(x)`` gives embeddings, ``head`` is the linear classifier."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from torch import Tensor, nn
+
+
+class FeatureClassifier(nn.Module):
+    """Base class: ``forward(x) = head(features(x))``.
+
+    Subclasses set ``self.head`` (an ``nn.Linear``) and implement :meth:`features`, and list their
+    blocks in :meth:`layer_groups` (used by the layer-gradient analysis).
+    """
+
+    head: nn.Linear
+
+    def features(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+    @property
+    def feature_dim(self) -> int:
+        return self.head.in_features
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.out_features
+
+    def layer_groups(self) -> "OrderedDict[str, nn.Module]":
+        """Named blocks from input to output; the last is always ``head``."""
+        raise NotImplementedError
+
+
+def check_model(model: nn.Module) -> None:
+    """Raise a clear error unless ``model`` has ``features(x)`` and a linear ``head``."""
+    if not callable(getattr(model, "features", None)):
+        raise TypeError(
+            f"model must have a features(x) method returning N×D embeddings (got {type(model).__name__}); "
+            "subclass cissl_kit.models.FeatureClassifier"
+        )
+    if not isinstance(getattr(model, "head", None), nn.Linear):
+        raise TypeError(
+            f"model must have a linear classifier 'head' (nn.Linear) after features(x) (got {type(model).__name__})"
+        )

@@ -1,0 +1,12 @@
+"""Plots and widgets for the notebooks and the CLI."""
+
+from .plots import (
+    plot_class_counts,
+    plot_confusion,
+    plot_history,
+    plot_per_class,
+    plot_profiles,
+    show_images,
+)
+
+__all__ = ["plot_class_counts", "plot_confusion", "plot_history", "plot_per_class", "plot_profiles", "show_images"]

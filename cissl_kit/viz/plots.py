@@ -1,0 +1,130 @@
+"""Matplotlib figures used by the notebooks and the CLI. Each takes an optional ``ax`` and returns it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+
+GROUP_COLOURS = {"many": "#4C72B0", "medium": "#DD8452", "few": "#C44E52"}
+
+
+def _axes(ax: Axes | None, size: tuple[float, float] = (6, 3.5)) -> Axes:
+    return ax if ax is not None else plt.subplots(figsize=size)[1]
+
+
+def _shade_groups(ax: Axes, groups: Mapping[str, Sequence[int]] | None) -> None:
+    """Light background bands behind the classes of each many / medium / few group."""
+    for name, classes in (groups or {}).items():
+        for k in classes:
+            ax.axvspan(k - 0.5, k + 0.5, color=GROUP_COLOURS.get(name, "grey"), alpha=0.08, lw=0)
+
+
+def plot_class_counts(
+    labeled: Sequence[int],
+    unlabeled: Sequence[int] | None = None,
+    groups: Mapping[str, Sequence[int]] | None = None,
+    title: str = "Class distribution",
+    ax: Axes | None = None,
+    log: bool = False,
+) -> Axes:
+    """Side-by-side bars of labeled and unlabeled counts per class, group bands behind."""
+    ax = _axes(ax)
+    k = np.arange(len(labeled))
+    width = 0.4 if unlabeled is not None else 0.8
+    ax.bar(k - (width / 2 if unlabeled is not None else 0), labeled, width, label="labeled", color="#4C72B0")
+    if unlabeled is not None:
+        ax.bar(k + width / 2, unlabeled, width, label="unlabeled", color="#A0A0A0")
+    _shade_groups(ax, groups)
+    ax.set(xlabel="class (sorted head → tail)", ylabel="images", title=title, xticks=k)
+    if log:
+        ax.set_yscale("log")
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_profiles(profiles: Mapping[str, Sequence[int]], title: str = "Class profiles", ax: Axes | None = None,
+                  log: bool = True) -> Axes:
+    """Lines of several class-count profiles (e.g. imbalance ratios) on one axis."""
+    ax = _axes(ax)
+    for name, counts in profiles.items():
+        ax.plot(range(len(counts)), counts, marker="o", label=name)
+    ax.set(xlabel="class index k (0 = head)", ylabel="images per class", title=title)
+    if log:
+        ax.set_yscale("log")
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_per_class(
+    values: Mapping[str, Sequence[float]],
+    groups: Mapping[str, Sequence[int]] | None = None,
+    title: str = "Per-class test accuracy",
+    ylabel: str = "accuracy",
+    ax: Axes | None = None,
+) -> Axes:
+    """Grouped bars: one bar per method (or quantity) per class, values in [0, 1]."""
+    ax = _axes(ax, (7, 3.5))
+    names = list(values)
+    num_classes = len(next(iter(values.values())))
+    width = 0.8 / max(1, len(names))
+    for i, name in enumerate(names):
+        ax.bar(np.arange(num_classes) + (i - (len(names) - 1) / 2) * width, np.nan_to_num(values[name]), width, label=name)
+    _shade_groups(ax, groups)
+    ax.set(xlabel="class (sorted head → tail)", ylabel=ylabel, title=title, xticks=range(num_classes), ylim=(0, 1.05))
+    ax.legend(frameon=False, loc="lower left")
+    return ax
+
+
+def plot_history(
+    histories: Mapping[str, Sequence[Mapping[str, float]]],
+    metric: str = "accuracy",
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """One line per run of ``metric`` against the training step."""
+    ax = _axes(ax)
+    for name, rows in histories.items():
+        steps = [r["step"] for r in rows if metric in r]
+        ax.plot(steps, [r[metric] for r in rows if metric in r], marker=".", label=name)
+    ax.set(xlabel="training step", ylabel=metric.replace("_", " "), title=title or metric.replace("_", " "))
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_confusion(confusion: Sequence[Sequence[int]], title: str = "Confusion matrix", ax: Axes | None = None,
+                   class_names: Sequence[str] | None = None) -> Axes:
+    """Row-normalised confusion matrix (rows: true class)."""
+    import seaborn as sns
+
+    ax = _axes(ax, (4.5, 4))
+    matrix = np.asarray(confusion, dtype=float)
+    matrix = matrix / np.clip(matrix.sum(1, keepdims=True), 1, None)
+    sns.heatmap(matrix, ax=ax, vmin=0, vmax=1, cmap="Blues", square=True, cbar=False,
+                xticklabels=class_names or "auto", yticklabels=class_names or "auto")
+    ax.set(xlabel="predicted class", ylabel="true class", title=title)
+    return ax
+
+
+def show_images(images: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 10, scale: float = 0.9,
+                suptitle: str | None = None):
+    """A grid of images (N×C×H×W, uint8 or float in [0, 1]); returns the figure."""
+    images = np.asarray(images)
+    n = len(images)
+    nrows = max(1, int(np.ceil(n / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * scale), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = images[i].astype(float) / (255.0 if images.dtype == np.uint8 else 1.0)
+        img = img.transpose(1, 2, 0)
+        ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,40 @@
+import json
+import subprocess
+import sys
+
+from cissl_kit.cli import main
+
+
+def test_cli_trains_two_methods_and_writes_a_run_folder(tmp_path, capsys):
+    code = main(["train", "--method", "supervised,fixmatch", "--steps", "20", "--eval-every", "10",
+                 "--threshold", "0.9", "--out", str(tmp_path), "--name", "run", "--no-progress"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "method" in out and "supervised" in out and "fixmatch" in out and "overall" in out
+    folder = tmp_path / "run"
+    results = json.loads((folder / "results.json").read_text())
+    assert [r["method"] for r in results] == ["supervised", "fixmatch"]
+    assert results[1]["hparams"]["threshold"] == 0.9 and results[0]["config"]["steps"] == 20
+    assert (folder / "curves.png").stat().st_size > 10_000
+    assert (folder / "summary.csv").read_text().count("\n") == 3
+    assert "step" in (folder / "history.csv").read_text().splitlines()[0]
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    assert main(["train", "--imbalance-ratio", "0.5", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "imbalance_ratio must be a number in [1, inf)" in capsys.readouterr().err
+    for argv, message in ((["train", "--method", "mixmatch"], "--method must name one or more of"),
+                          (["train", "--method", "supervised", "--threshold", "0.5"], "--threshold does not apply")):
+        try:
+            main(argv + ["--out", str(tmp_path)])
+        except SystemExit as exit:
+            assert message in str(exit)
+        else:
+            raise AssertionError(f"{argv} did not fail")
+
+
+def test_python_dash_m_split():
+    out = subprocess.run([sys.executable, "-m", "cissl_kit", "split", "--unlabeled-profile", "reversed"],
+                         capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert rows[0][:3] == ["0", "40", "4"] and rows[-1][:3] == ["9", "2", "80"] and rows[-1][3] == "few"

@@ -1,0 +1,102 @@
+import pytest
+import torch
+
+from cissl_kit import FixMatch, Supervised, TrainConfig, Trainer, train
+from cissl_kit.algorithms import Algorithm, StepOutput
+from cissl_kit.models import SmallCNN
+
+FAST = dict(progress=False, eval_every=50, log_every=10)
+
+
+def test_supervised_learns_digits_in_seconds(digits):
+    result = train("supervised", digits, steps=150, **FAST)
+    assert [row["step"] for row in result.history] == [50, 100, 150]
+    assert result.final["accuracy"] > 0.6
+    assert result.final["many"] > result.final["few"]  # the long tail shows already
+    assert len(result.final["per_class"]) == 10 and len(result.final["confusion"]) == 10
+    assert result.history[-1]["lr"] < result.history[0]["lr"]  # cosine decay
+
+
+def test_fixmatch_end_to_end_records_pseudo_label_quality(digits):
+    result = train(FixMatch(threshold=0.8), digits, steps=60, eval_every=30, progress=False, log_every=10)
+    final = result.final
+    assert 0 <= final["utilization"] <= 1 and 0 <= final["pl_accuracy"] <= 1
+    assert len(final["utilization_per_class"]) == 10
+    assert {"pl_accuracy_many", "utilization_few", "loss_u", "mask"} <= set(result.history[-1])
+    assert result.history[-1]["mask"] == pytest.approx(result.history[-1]["utilization"], abs=1e-6)
+
+
+def test_same_seed_same_run(digits):
+    a = Trainer("fixmatch", digits, steps=20, **FAST)
+    ra = a.fit()
+    rb = train("fixmatch", digits, steps=20, **FAST)
+    assert ra.final["accuracy"] == rb.final["accuracy"]
+    for pa, pb in zip(ra.net.parameters(), rb.net.parameters()):
+        assert torch.equal(pa, pb)
+    rc = train("fixmatch", digits, steps=20, seed=1, **FAST)
+    assert not torch.equal(next(ra.net.parameters()), next(rc.net.parameters()))
+
+
+def test_balanced_sampler_reaches_the_engine(digits):
+    trainer = Trainer(Supervised(sampler="balanced"), digits, steps=10, **FAST)
+    labels = torch.cat([trainer.next_batch().y_lb for _ in range(20)])
+    freq = torch.bincount(labels, minlength=10).float() / labels.numel()
+    assert (freq - 0.1).abs().max() < 0.01  # the tail class holds 2 of 131 labels, yet 10% of draws
+
+
+def test_ema_trails_the_network(digits):
+    trainer = Trainer("supervised", digits, steps=30, **FAST)
+    trainer.fit()
+    net, ema = trainer.net.head.weight, trainer.ema_net.head.weight
+    assert not torch.equal(net, ema) and not ema.requires_grad
+
+
+class _Exploding(Algorithm):
+    name = "exploding"
+
+    def training_step(self, net, batch, ctx):
+        loss = net(batch.x_lb).sum() * float("nan")
+        return StepOutput(loss, {"loss_s": loss.detach()})
+
+
+def test_non_finite_loss_stops_with_the_loss_name(digits):
+    with pytest.raises(FloatingPointError, match="loss_s became non-finite within steps 1..10"):
+        train(_Exploding(), digits, steps=50, **FAST)
+
+
+class _Interrupting(Supervised):
+    def training_step(self, net, batch, ctx):
+        if ctx.step == 7:
+            raise KeyboardInterrupt
+        return super().training_step(net, batch, ctx)
+
+
+def test_keyboard_interrupt_keeps_the_result_so_far(digits):
+    result = train(_Interrupting(), digits, steps=50, **FAST)
+    assert result.interrupted and result.history[-1]["step"] == 7 and "accuracy" in result.final
+
+
+def test_model_checks(digits):
+    with pytest.raises(TypeError, match="features"):
+        Trainer("supervised", digits, model=torch.nn.Linear(64, 10))
+    with pytest.raises(ValueError, match="5 outputs but the data has 10 classes"):
+        Trainer("supervised", digits, model=SmallCNN(5))
+    with pytest.raises(TypeError, match="SSLData"):
+        Trainer("supervised", digits.images)
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    (dict(steps=0), "steps"), (dict(lr=0.0), "lr"), (dict(ema=1.0), "ema"), (dict(schedule="step"), "schedule"),
+    (dict(batch_size=2.5), "batch_size"),
+])
+def test_bad_config_names_the_parameter(kwargs, word):
+    with pytest.raises((ValueError, TypeError), match=word):
+        TrainConfig(**kwargs)
+
+
+def test_toy2d_trains_with_an_mlp():
+    from cissl_kit.data import make_ssl_data
+
+    data = make_ssl_data("toy2d", device="cpu")
+    result = train("fixmatch", data, steps=100, **FAST)
+    assert result.final["accuracy"] > 0.8
