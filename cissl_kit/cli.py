@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .algorithms import ALGORITHMS
 from .data import DATASETS, PROFILES, UNLABELED_PROFILES, make_ssl_data
-from .engine import SCHEDULES, TrainConfig, TrainResult, Trainer
+from .engine import SCHEDULES, TrainConfig, TrainResult, Trainer, results_table
 from .models import MODELS
 
 DATA_FLAGS = ("dataset", "n_max", "imbalance_ratio", "m_max", "unlabeled_profile", "unlabeled_imbalance_ratio",
@@ -161,19 +161,6 @@ def run_train(args: argparse.Namespace) -> list[TrainResult]:
     folder = write_run(results, Path(args.out), args.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{args.dataset}-{'-'.join(methods)}")
     print(f"\nresults, history and figures in {folder}")
     return results
-
-
-def results_table(results: Sequence[TrainResult]) -> str:
-    """A plain-text table of the headline metrics, in percent."""
-    header = f"{'method':<14}{'overall':>9}{'balanced':>10}{'many':>8}{'medium':>8}{'few':>8}{'PL acc':>8}{'util':>8}{'time':>8}"
-    lines = [header, "-" * len(header)]
-    for r in results:
-        s = r.summary()
-        pct = lambda v: "     -" if v != v else f"{100 * v:6.1f}"  # NaN → "-"
-        lines.append(f"{s['method']:<14}{pct(s['accuracy']):>9}{pct(s['balanced_accuracy']):>10}{pct(s['many']):>8}"
-                     f"{pct(s['medium']):>8}{pct(s['few']):>8}{pct(s['pl_accuracy']):>8}{pct(s['utilization']):>8}"
-                     f"{s['seconds']:>7.0f}s")
-    return "\n".join(lines)
 
 
 def write_run(results: Sequence[TrainResult], out: Path, name: str) -> Path:

@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ SCHEDULES = ("cosine", "constant")
 class TrainConfig:
     """Settings of the training loop (not of the algorithm). Defaults: FixMatch's, scaled to digits."""
 
-    steps: int = 1000
+    steps: int = 1500
     batch_size: int = 64
     uratio: int = 3  # unlabeled batch = uratio × batch_size (FixMatch: 7)
     lr: float = 0.03
@@ -301,3 +302,18 @@ def train(
 ) -> TrainResult:
     """Train ``algorithm`` (an instance or a method name) on ``data`` and return the result."""
     return Trainer(algorithm, data, model, config, **overrides).fit()
+
+
+def results_table(results: Sequence[TrainResult] | Mapping[str, TrainResult], show_time: bool = True) -> str:
+    """A plain-text table of the headline metrics in percent; a mapping supplies the row names."""
+    rows = results.items() if isinstance(results, Mapping) else [(r.method, r) for r in results]
+    header = f"{'method':<22}{'overall':>8}{'balanced':>9}{'many':>7}{'medium':>7}{'few':>7}{'PL acc':>8}{'util':>7}"
+    header += f"{'time':>7}" if show_time else ""
+    lines = [header, "-" * len(header)]
+    for name, result in rows:
+        s = result.summary()
+        cells = [s[k] for k in ("accuracy", "balanced_accuracy", "many", "medium", "few", "pl_accuracy", "utilization")]
+        widths = (8, 9, 7, 7, 7, 8, 7)
+        line = f"{name:<22}" + "".join(("-" if v != v else f"{100 * v:.1f}").rjust(w) for v, w in zip(cells, widths))
+        lines.append(line + (f"{s['seconds']:>6.0f}s" if show_time else ""))
+    return "\n".join(lines)

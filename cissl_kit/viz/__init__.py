@@ -2,6 +2,7 @@
 
 from .plots import (
     plot_class_counts,
+    plot_class_examples,
     plot_confusion,
     plot_history,
     plot_per_class,
@@ -9,4 +10,4 @@ from .plots import (
     show_images,
 )
 
-__all__ = ["plot_class_counts", "plot_confusion", "plot_history", "plot_per_class", "plot_profiles", "show_images"]
+__all__ = ["plot_class_counts", "plot_class_examples", "plot_confusion", "plot_history", "plot_per_class", "plot_profiles", "show_images"]

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
-GROUP_COLOURS = {"many": "#4C72B0", "medium": "#DD8452", "few": "#C44E52"}
+GROUP_COLOURS = {"many": "#4C72B0", "medium": "#55A868", "few": "#C44E52"}
 
 
 def _axes(ax: Axes | None, size: tuple[float, float] = (6, 3.5)) -> Axes:
@@ -16,10 +16,30 @@ def _axes(ax: Axes | None, size: tuple[float, float] = (6, 3.5)) -> Axes:
 
 
 def _shade_groups(ax: Axes, groups: Mapping[str, Sequence[int]] | None) -> None:
-    """Light background bands behind the classes of each many / medium / few group."""
+    """Light background bands behind the classes of each many / medium / few group, named at the top."""
+    from matplotlib.transforms import blended_transform_factory
+
+    top = blended_transform_factory(ax.transData, ax.transAxes)
     for name, classes in (groups or {}).items():
+        colour = GROUP_COLOURS.get(name, "grey")
         for k in classes:
-            ax.axvspan(k - 0.5, k + 0.5, color=GROUP_COLOURS.get(name, "grey"), alpha=0.08, lw=0)
+            ax.axvspan(k - 0.5, k + 0.5, color=colour, alpha=0.10, lw=0)
+        if classes:
+            ax.text((min(classes) + max(classes)) / 2, 1.01, name, transform=top, ha="center", va="bottom",
+                    fontsize=8, color=colour)
+
+
+def _log_counts(ax: Axes) -> None:
+    """Log y-axis with plain numbers (10, 100, 1000) as labels."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _legend_below(ax: Axes, columns: int) -> None:
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=max(1, columns))
 
 
 def plot_class_counts(
@@ -38,10 +58,11 @@ def plot_class_counts(
     if unlabeled is not None:
         ax.bar(k + width / 2, unlabeled, width, label="unlabeled", color="#A0A0A0")
     _shade_groups(ax, groups)
-    ax.set(xlabel="class (sorted head → tail)", ylabel="images", title=title, xticks=k)
+    ax.set(xlabel="class (sorted head → tail)", ylabel="images", xticks=k)
+    ax.set_title(title, pad=14 if groups else 6)
     if log:
-        ax.set_yscale("log")
-    ax.legend(frameon=False)
+        _log_counts(ax)
+    _legend_below(ax, 2)
     return ax
 
 
@@ -53,7 +74,7 @@ def plot_profiles(profiles: Mapping[str, Sequence[int]], title: str = "Class pro
         ax.plot(range(len(counts)), counts, marker="o", label=name)
     ax.set(xlabel="class index k (0 = head)", ylabel="images per class", title=title)
     if log:
-        ax.set_yscale("log")
+        _log_counts(ax)
     ax.legend(frameon=False)
     return ax
 
@@ -73,8 +94,9 @@ def plot_per_class(
     for i, name in enumerate(names):
         ax.bar(np.arange(num_classes) + (i - (len(names) - 1) / 2) * width, np.nan_to_num(values[name]), width, label=name)
     _shade_groups(ax, groups)
-    ax.set(xlabel="class (sorted head → tail)", ylabel=ylabel, title=title, xticks=range(num_classes), ylim=(0, 1.05))
-    ax.legend(frameon=False, loc="lower left")
+    ax.set(xlabel="class (sorted head → tail)", ylabel=ylabel, xticks=range(num_classes), ylim=(0, 1.02))
+    ax.set_title(title, pad=14 if groups else 6)
+    _legend_below(ax, len(names))
     return ax
 
 
@@ -126,5 +148,29 @@ def show_images(images: np.ndarray, titles: Sequence[str] | None = None, ncols: 
             ax.set_title(titles[i], fontsize=8)
     if suptitle:
         fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_examples(images: np.ndarray, labels: np.ndarray, num_classes: int, per_class: int = 8,
+                        scale: float = 0.7, title: str | None = None):
+    """One row per class with up to ``per_class`` of its images; empty cells show how few there are."""
+    images, labels = np.asarray(images), np.asarray(labels)
+    fig, axes = plt.subplots(num_classes, per_class, figsize=(per_class * scale, num_classes * scale), squeeze=False)
+    for k in range(num_classes):
+        members = np.flatnonzero(labels == k)
+        for j, ax in enumerate(axes[k]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if j == 0:
+                ax.set_ylabel(f"{k} (n={members.size})", rotation=0, ha="right", va="center", fontsize=8)
+            if j < members.size:
+                img = images[members[j]].astype(float) / (255.0 if images.dtype == np.uint8 else 1.0)
+                img = img.transpose(1, 2, 0)
+                ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
