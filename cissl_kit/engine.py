@@ -144,6 +144,8 @@ class Trainer:
         self._log_steps = 0
         self._ema_params = list(self.ema_net.parameters())
         self._net_params = list(self.net.parameters())
+        self._ema_buffers = list(self.ema_net.buffers())
+        self._net_buffers = list(self.net.buffers())
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -152,17 +154,19 @@ class Trainer:
         start = time.perf_counter()
         bar = tqdm(total=cfg.steps, initial=self.step, desc=self.algorithm.name, disable=not cfg.progress,
                    dynamic_ncols=True)
-        interrupted = False
+        interrupted, postfix = False, {}
         try:
             while self.step < cfg.steps:
                 self.train_step()
                 bar.update(1)
                 last = self.step == cfg.steps
                 if self.step % cfg.log_every == 0 or last:
-                    bar.set_postfix(self._check_logs(), refresh=False)
+                    postfix.update(self._check_logs())
                 if self.step % cfg.eval_every == 0 or last:
                     self._record_evaluation()
-                    bar.set_postfix(acc=f"{self.history[-1]['accuracy']:.3f}", refresh=False)
+                    postfix["acc"] = f"{self.history[-1]['accuracy']:.3f}"
+                if self.step % cfg.log_every == 0 or last:
+                    bar.set_postfix(postfix, refresh=False)
         except KeyboardInterrupt:
             interrupted = True
             if not self.history or self.history[-1]["step"] != self.step:
@@ -247,7 +251,7 @@ class Trainer:
         # warm-up: the decay grows towards config.ema so short runs are not dominated by the init
         decay = min(self.config.ema, (1 + self.step) / (10 + self.step))
         torch._foreach_lerp_(self._ema_params, self._net_params, 1 - decay)
-        for ema_buffer, buffer in zip(self.ema_net.buffers(), self.net.buffers()):
+        for ema_buffer, buffer in zip(self._ema_buffers, self._net_buffers):
             ema_buffer.copy_(buffer)
 
     def _accumulate(self, logs: dict[str, Tensor]) -> None:
