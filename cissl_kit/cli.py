@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .algorithms import ALGORITHMS
+from .benchmark import run_grid, summarize, summary_table
 from .data import DATASETS, PROFILES, UNLABELED_PROFILES, make_ssl_data
 from .engine import SCHEDULES, TrainConfig, TrainResult, Trainer, results_table
 from .models import MODELS
@@ -60,8 +61,35 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--method", default="fixmatch",
                        help=f"method, or several separated by commas; one of {', '.join(ALGORITHMS)}")
     _add_data_flags(train)
-    loop = train.add_argument_group("training loop")
+    _add_training_flags(train)
+    out = train.add_argument_group("output")
+    out.add_argument("--out", default="runs", help="folder for run folders")
+    out.add_argument("--name", default=None, help="run folder name (default: time-dataset-methods)")
+
+    bench = sub.add_parser("benchmark", help="methods × unlabeled profiles × seeds, with a mean ± std table")
+    bench.add_argument("--method", default="supervised,fixmatch,semi",
+                       help=f"methods separated by commas; from {', '.join(ALGORITHMS)}")
+    bench.add_argument("--profiles", default="consistent,reversed",
+                       help=f"unlabeled profiles separated by commas; from {', '.join(UNLABELED_PROFILES)}")
+    bench.add_argument("--seeds", default="0,1,2", help="seeds separated by commas (each sets split and training)")
+    _add_data_flags(bench, with_profile=False)
+    _add_training_flags(bench, with_seed=False)
+    out = bench.add_argument_group("output")
+    out.add_argument("--out", default="runs/benchmark",
+                     help="run folder; finished runs found there with the same settings are reused")
+
+    split = sub.add_parser("split", help="print the per-class counts of a long-tailed split")
+    _add_data_flags(split)
+    split.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _add_training_flags(parser: argparse.ArgumentParser, with_seed: bool = True) -> None:
+    """A flag for every TrainConfig field and every algorithm hyper-parameter."""
+    loop = parser.add_argument_group("training loop")
     for f in dataclasses.fields(TrainConfig):
+        if f.name == "seed" and not with_seed:
+            continue
         help_text = f"{LOOP_HELP.get(f.name, f.name.replace('_', ' '))} (default {f.default})"
         if f.type in ("bool", bool):
             _add_bool(loop, f.name, None, help_text)
@@ -70,33 +98,31 @@ def build_parser() -> argparse.ArgumentParser:
             loop.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, help=help_text,
                               choices={"model": MODELS, "schedule": SCHEDULES}.get(f.name))
     loop.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    methods = train.add_argument_group("method hyper-parameters (each applies to the methods that have it)")
+    methods = parser.add_argument_group("method hyper-parameters (each applies to the methods that have it)")
     for name, (field, users) in _algorithm_fields().items():
         meta = field.metadata
-        help_text = f"{meta.get('help', name)} [{', '.join(users)}; default {field.default}]"
+        defaults: dict = {}
+        for method, default in users:
+            defaults.setdefault(default, []).append(method)
+        where = "; ".join(f"{', '.join(methods)}: {default}" for default, methods in defaults.items())
+        help_text = f"{meta.get('help', name)} [default {where}]"
         if isinstance(field.default, bool):
             _add_bool(methods, name, None, help_text)
         else:
             methods.add_argument(_flag(name), dest=name, type=type(field.default), default=None,
                                  choices=meta.get("choices"), help=help_text)
-    out = train.add_argument_group("output")
-    out.add_argument("--out", default="runs", help="folder for run folders")
-    out.add_argument("--name", default=None, help="run folder name (default: time-dataset-methods)")
-
-    split = sub.add_parser("split", help="print the per-class counts of a long-tailed split")
-    _add_data_flags(split)
-    split.add_argument("--seed", type=int, default=0)
-    return parser
 
 
-def _add_data_flags(parser: argparse.ArgumentParser) -> None:
+def _add_data_flags(parser: argparse.ArgumentParser, with_profile: bool = True) -> None:
     group = parser.add_argument_group("data (unset sizes take the dataset's default split)")
     group.add_argument("--dataset", default="digits", choices=DATASETS, help="dataset (default digits)")
     group.add_argument("--n-max", type=int, default=None, help="N1: labeled images of the head class (digits: 40)")
     group.add_argument("--imbalance-ratio", type=float, default=None, help="γ_l: labeled head / tail ratio (digits: 20)")
     group.add_argument("--m-max", type=int, default=None, help="M1: largest unlabeled class count (digits: 80)")
-    group.add_argument("--unlabeled-profile", default="consistent",
-                       help=f"{', '.join(UNLABELED_PROFILES)}, or explicit counts separated by commas (default consistent)")
+    if with_profile:
+        group.add_argument("--unlabeled-profile", default="consistent",
+                           help=f"{', '.join(UNLABELED_PROFILES)}, or explicit counts separated by commas "
+                                "(default consistent)")
     group.add_argument("--unlabeled-imbalance-ratio", type=float, default=None, help="γ_u (default γ_l)")
     group.add_argument("--profile", default="exponential", choices=PROFILES, help="labeled profile (default exponential)")
     group.add_argument("--test-per-class", type=int, default=None,
@@ -107,11 +133,11 @@ def _add_data_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _algorithm_fields() -> dict:
-    """Every hyper-parameter name → (its field, the methods that have it)."""
+    """Every hyper-parameter name → (its field, [(method, its default), …])."""
     fields: dict = {}
     for method, cls in ALGORITHMS.items():
         for f in dataclasses.fields(cls):
-            fields.setdefault(f.name, (f, []))[1].append(method)
+            fields.setdefault(f.name, (f, []))[1].append((method, f.default))
     return fields
 
 
@@ -134,33 +160,69 @@ def _make_data(args: argparse.Namespace, seed: int):
     )
 
 
-def run_train(args: argparse.Namespace) -> list[TrainResult]:
+def _methods_and_hparams(args: argparse.Namespace) -> tuple[list[str], dict[str, dict]]:
+    """The ``--method`` list and, per method, the hyper-parameter flags that apply to it."""
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     unknown = [m for m in methods if m not in ALGORITHMS]
     if not methods or unknown:
         raise SystemExit(f"--method must name one or more of {', '.join(ALGORITHMS)}; got {args.method!r}")
     given = {name: getattr(args, name) for name in _algorithm_fields() if getattr(args, name) is not None}
-    unused = [n for n in given if not any(n in {f.name for f in dataclasses.fields(ALGORITHMS[m])} for m in methods)]
+    fields = {m: {f.name for f in dataclasses.fields(ALGORITHMS[m])} for m in methods}
+    unused = [n for n in given if not any(n in fields[m] for m in methods)]
     if unused:
         raise SystemExit(f"{', '.join(_flag(n) for n in unused)} does not apply to {', '.join(methods)}")
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-                            if getattr(args, f.name) is not None})
+    return methods, {m: {k: v for k, v in given.items() if k in fields[m]} for m in methods}
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                          if getattr(args, f.name, None) is not None})
+
+
+def run_train(args: argparse.Namespace) -> list[TrainResult]:
+    methods, hparams = _methods_and_hparams(args)
+    config = _config(args)
     data = _make_data(args, config.seed)
     print(data.summary())
     print(f"labeled counts   {data.labeled_counts}\nunlabeled counts {data.unlabeled_counts}")
-    results = []
-    for method in methods:
-        hparams = {k: v for k, v in given.items() if k in {f.name for f in dataclasses.fields(ALGORITHMS[method])}}
-        results.append(Trainer(ALGORITHMS[method](**hparams), data, config=config).fit())
+    results = [Trainer(ALGORITHMS[m](**hparams[m]), data, config=config).fit() for m in methods]
     print()
     print(results_table(results))
     folder = write_run(results, Path(args.out), args.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{args.dataset}-{'-'.join(methods)}")
     print(f"\nresults, history and figures in {folder}")
     return results
+
+
+def run_benchmark(args: argparse.Namespace) -> list[dict]:
+    methods, hparams = _methods_and_hparams(args)
+    profiles = [p.strip() for p in args.profiles.split(",") if p.strip()]
+    for profile in profiles:
+        if profile not in UNLABELED_PROFILES:
+            raise SystemExit(f"--profiles must name {', '.join(UNLABELED_PROFILES)}; got {profile!r}")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        raise SystemExit(f"--seeds must be integers separated by commas, got {args.seeds!r}") from None
+    config = _config(args)
+    factories = {m: (lambda m=m: ALGORITHMS[m](**hparams[m])) for m in methods}
+    data_kwargs = dict(n_max=args.n_max, imbalance_ratio=args.imbalance_ratio, m_max=args.m_max,
+                       unlabeled_imbalance_ratio=args.unlabeled_imbalance_ratio, profile=args.profile,
+                       test_per_class=args.test_per_class, root=args.root, download=args.download)
+    start = time.perf_counter()
+    rows = run_grid(factories, profiles, seeds, args.dataset, config, args.out, device=args.device, **data_kwargs)
+    table = summary_table(rows)
+    print(table)
+    folder = Path(args.out)
+    (folder / "results.json").write_text(json.dumps(rows, indent=1))
+    _write_csv(folder / "runs.csv", [{k: v for k, v in r.items() if k != "per_class"} for r in rows])
+    _write_csv(folder / "summary.csv", summarize(rows))
+    (folder / "summary.md").write_text(table + "\n")
+    print(f"\n{len(rows)} runs in {time.perf_counter() - start:.0f} s; tables in {folder}")
+    return rows
 
 
 def write_run(results: Sequence[TrainResult], out: Path, name: str) -> Path:
@@ -209,10 +271,7 @@ def run_split(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "train":
-            run_train(args)
-        else:
-            run_split(args)
+        {"train": run_train, "benchmark": run_benchmark, "split": run_split}[args.command](args)
     except (ValueError, FileNotFoundError) as error:
         print(f"cissl-kit: error: {error}", file=sys.stderr)
         return 2

@@ -35,7 +35,7 @@ class TrainConfig:
 
     steps: int = 1500
     batch_size: int = 64
-    uratio: int = 3  # unlabeled batch = uratio × batch_size (FixMatch: 7)
+    uratio: int = 2  # unlabeled batch = uratio × batch_size (the CIFAR-LT standard; FixMatch: 7)
     lr: float = 0.03
     momentum: float = 0.9
     nesterov: bool = True
@@ -135,7 +135,7 @@ class Trainer:
             if self.uses_unlabeled else None
         )
         self.class_prior = data.class_prior()
-        self.pl_stats = PseudoLabelStats(data.num_classes, self.device)
+        self.pl_stats = PseudoLabelStats(data.num_classes, self.device, getattr(self.algorithm, "threshold", 0.95))
         self.step = 0
         self.history: list[dict] = []
         self.final: dict = {}
@@ -176,10 +176,10 @@ class Trainer:
         self.seconds += time.perf_counter() - start
         return self.result(interrupted)
 
-    def train_step(self) -> None:
-        """One optimisation step of the algorithm, then the EMA update."""
+    def train_step(self, batch: Batch | None = None) -> None:
+        """One optimisation step of the algorithm on ``batch`` (default: the next one), then the EMA update."""
         self.net.train()
-        batch = self.next_batch()
+        batch = self.next_batch() if batch is None else batch
         ctx = StepContext(self.step, self.config.steps, self.data.num_classes, self.class_prior)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
             out = self.algorithm.training_step(self.net, batch, ctx)
@@ -191,7 +191,7 @@ class Trainer:
         self._update_ema()
         self._accumulate({"loss": out.loss.detach(), **out.logs})
         if out.pseudo_labels is not None and batch.y_ulb is not None:
-            self.pl_stats.update(batch.y_ulb, out.pseudo_labels, out.mask)
+            self.pl_stats.update(batch.y_ulb, out.pseudo_labels, out.mask, out.probs)
         self.step += 1
 
     def next_batch(self) -> Batch:

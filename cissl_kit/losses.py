@@ -1,6 +1,10 @@
-"""Losses shared by the algorithms, each written once."""
+"""Losses shared by the algorithms, each paper equation written once (numbers in the comments)."""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -18,17 +22,76 @@ def logit_adjusted_cross_entropy(logits: Tensor, targets: Tensor, log_prior: Ten
     return F.cross_entropy(logits, targets)
 
 
+def masked_cross_entropy(logits: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
+    """Per-sample weighted cross-entropy averaged over the *whole* batch (weight 0 counts as 0)."""
+    return (F.cross_entropy(logits, targets, reduction="none") * weights).mean()
+
+
+class Consistency(NamedTuple):
+    """FixMatch's unlabeled loss with what it was computed from."""
+
+    loss: Tensor
+    mask: Tensor  # 1 where max p >= threshold
+    pseudo_labels: Tensor
+    probs: Tensor  # softmax of the weak view, detached
+
+
 def fixmatch_consistency_loss(
-    logits_weak: Tensor, logits_strong: Tensor, threshold: float
-) -> tuple[Tensor, Tensor, Tensor]:
+    logits_weak: Tensor, logits_strong: Tensor, threshold: float | Callable[[Tensor], Tensor]
+) -> Consistency:
     """FixMatch: hard pseudo-label from the weak view, kept where ``max p >= threshold``.
 
-    Cross-entropy on the strong view, averaged over the *whole* unlabeled batch (masked samples
-    count as zero), so a batch with nothing above the threshold gives exactly 0.
-    Returns ``(loss, mask, pseudo_labels)``.
+    ``threshold`` may also be a function from the weak-view probabilities to the mask (e.g.
+    FreeMatch's self-adaptive threshold). Cross-entropy on the strong view, averaged over the
+    whole unlabeled batch, so a batch with nothing above the threshold gives exactly 0.
     """
     probs = torch.softmax(logits_weak.detach().float(), dim=1)
     confidence, pseudo_labels = probs.max(dim=1)
-    mask = (confidence >= threshold).float()
-    per_sample = F.cross_entropy(logits_strong, pseudo_labels, reduction="none")
-    return (per_sample * mask).mean(), mask, pseudo_labels
+    mask = threshold(probs) if callable(threshold) else (confidence >= threshold).float()
+    return Consistency(masked_cross_entropy(logits_strong, pseudo_labels, mask), mask, pseudo_labels, probs)
+
+
+def normalized_entropy(probs: Tensor) -> Tensor:
+    """H(p) / log K in [0, 1] per row (0·log 0 = 0)."""
+    return torch.special.entr(probs).sum(1) / math.log(probs.shape[1])
+
+
+def entropy_weight(probs: Tensor, scale: float = 0.75) -> Tensor:
+    """SeMi's hard-example weight ``s·H(p)/log K + (1 − s)``, in [1 − s, 1] (Eq. 3–4)."""
+    return scale * normalized_entropy(probs) + (1.0 - scale)
+
+
+def embedding_alignment_loss(
+    emb_weak: Tensor, emb_strong: Tensor, center: Tensor, weights: Tensor, temperature: float = 0.1, sharpen: float = 5.0
+) -> Tensor:
+    """SeMi's embedding alignment (Eq. 6): soft cross-entropy from the weak to the strong embedding.
+
+    Target: softmax of the weak embedding, centred by ``center`` and sharpened (temperature
+    ``temperature / sharpen``); prediction: softmax of the strong embedding at ``temperature``.
+    ``weights`` select the samples (SeMi: the ultra-hard ones, below the threshold).
+    """
+    target = torch.softmax((emb_weak.detach().float() - center) / (temperature / sharpen), dim=1)
+    per_sample = -(target * F.log_softmax(emb_strong.float() / temperature, dim=1)).sum(1)
+    return (per_sample * weights).mean()
+
+
+def semantic_labels(embeddings: Tensor, prototypes: Tensor, available: Tensor, temperature: float = 0.1) -> Tensor:
+    """Soft labels from prototype distances, ``softmax(−‖e − c_k‖ / T_p)`` (the q_s of SeMi Eq. 8).
+
+    Classes without a prototype (``available`` false) get probability 0; with no prototype at
+    all, every row is 0 (and the caller should not mix).
+    """
+    logits = -torch.cdist(embeddings.float(), prototypes.float()) / temperature
+    logits = logits.masked_fill(~available.view(1, -1), float("-inf"))
+    safe = torch.where(available.any(), logits, torch.zeros_like(logits))
+    return torch.softmax(safe, dim=1) * available.any().float()
+
+
+def certainty_enhanced_labels(probs: Tensor, semantic: Tensor, class_weights: Tensor, strength: float) -> Tensor:
+    """SeMi's pseudo-label certainty enhancement (Eq. 8), renormalised.
+
+    ``q̃_k = (1 − v·w_k)·q̂_k + v·w_k·q_s,k`` with v = ``strength`` and w = ``class_weights``.
+    """
+    mix = strength * class_weights.view(1, -1)
+    mixed = (1 - mix) * probs + mix * semantic
+    return mixed / mixed.sum(1, keepdim=True).clamp_min(1e-12)

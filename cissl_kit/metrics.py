@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
+from .losses import normalized_entropy
+
 
 def confusion_matrix(predictions: Tensor, targets: Tensor, num_classes: int) -> Tensor:
     """``C[t, p]`` = number of samples of true class t predicted as p (rows: truth)."""
@@ -43,45 +45,86 @@ def classification_report(
     return report
 
 
+HARDNESS = ("easy", "hard", "ultra_hard")
+
+
 class PseudoLabelStats:
-    """Accumulates pseudo-label quality on the device, without host synchronisation.
+    """Accumulates pseudo-label quality and hardness on the device, without host synchronisation.
 
     Per true class k: how many unlabeled samples were seen, how many were used (mask > 0, the
-    utilization) and how many of the used ones had a correct pseudo-label. Samples whose true
-    label is unknown (-1) are skipped.
+    utilization) and how many of the used ones had a correct pseudo-label. With the classifier's
+    probabilities also: the mean normalised entropy, and SeMi's hardness categories — *easy*
+    (max p >= ``easy_threshold``), *hard* (``threshold`` <= max p < ``easy_threshold``) and
+    *ultra-hard* (max p < ``threshold``). Samples whose true label is unknown (-1) are skipped.
     """
 
-    def __init__(self, num_classes: int, device: torch.device | str = "cpu") -> None:
+    def __init__(self, num_classes: int, device: torch.device | str = "cpu", threshold: float = 0.95,
+                 easy_threshold: float = 0.95) -> None:
         self.num_classes = num_classes
-        self.counts = torch.zeros(3, num_classes, device=device)  # seen, used, correct
+        self.threshold, self.easy_threshold = threshold, max(threshold, easy_threshold)
+        # rows: seen, used, correct, with-probs, entropy sum, easy, hard, ultra-hard
+        self.counts = torch.zeros(8, num_classes, device=device)
 
     def reset(self) -> None:
         self.counts.zero_()
 
     @torch.no_grad()
-    def update(self, true_labels: Tensor, pseudo_labels: Tensor, mask: Tensor | None = None) -> None:
+    def update(self, true_labels: Tensor, pseudo_labels: Tensor, mask: Tensor | None = None,
+               probs: Tensor | None = None) -> None:
         known = (true_labels >= 0).float()
         used = known if mask is None else known * (mask > 0).float()
         correct = used * (pseudo_labels == true_labels).float()
-        index = true_labels.clamp_min(0)
-        self.counts.index_add_(1, index, torch.stack([known, used, correct]))
+        rows = [known, used, correct]
+        if probs is None:
+            rows += [torch.zeros_like(known)] * 5
+        else:
+            confidence = probs.max(1).values
+            easy = (confidence >= self.easy_threshold).float()
+            ultra = (confidence < self.threshold).float()
+            rows += [known, known * normalized_entropy(probs.float()), known * easy,
+                     known * (1 - easy - ultra), known * ultra]
+        self.counts.index_add_(1, true_labels.clamp_min(0), torch.stack(rows))
 
     def report(self, groups: Mapping[str, Sequence[int]] | None = None) -> dict:
-        """Overall / per-class / per-group pseudo-label accuracy (of used samples) and utilization."""
-        seen, used, correct = self.counts.double().cpu()
+        """Pseudo-label accuracy (of used samples), utilization, entropy and hardness: overall, per class, per group."""
+        seen, used, correct, with_probs, entropy, *hardness = self.counts.double().cpu()
         report = {
             "pl_accuracy": _ratio(correct.sum(), used.sum()),
             "utilization": _ratio(used.sum(), seen.sum()),
             "pl_accuracy_per_class": [_ratio(c, u) for c, u in zip(correct, used)],
             "utilization_per_class": [_ratio(u, s) for u, s in zip(used, seen)],
         }
+        if with_probs.sum() > 0:
+            report["entropy"] = _ratio(entropy.sum(), with_probs.sum())
+            report["entropy_per_class"] = [_ratio(e, n) for e, n in zip(entropy, with_probs)]
+            for name, counts in zip(HARDNESS, hardness):
+                report[name] = _ratio(counts.sum(), with_probs.sum())
         for name, classes in (groups or {}).items():
             idx = list(classes)
             report[f"pl_accuracy_{name}"] = _ratio(correct[idx].sum(), used[idx].sum())
             report[f"utilization_{name}"] = _ratio(used[idx].sum(), seen[idx].sum())
+            if with_probs.sum() > 0:
+                for category, counts in zip(HARDNESS, hardness):
+                    report[f"{category}_{name}"] = _ratio(counts[idx].sum(), with_probs[idx].sum())
         return report
 
 
 def _ratio(numerator: Tensor, denominator: Tensor) -> float:
     d = float(denominator)
     return float(numerator) / d if d > 0 else float("nan")
+
+
+def stability(history: Sequence[Mapping[str, float]], key: str = "accuracy", last_fraction: float = 0.5) -> dict:
+    """How much a metric oscillates over the last ``last_fraction`` of the evaluations.
+
+    Returns the mean, the standard deviation and the mean absolute change between consecutive
+    evaluations (all in the metric's units).
+    """
+    values = [row[key] for row in history if key in row]
+    values = values[-max(2, round(len(values) * last_fraction)):]
+    if len(values) < 2:
+        raise ValueError(f"stability needs at least 2 evaluations of {key!r}, got {len(values)}")
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    jumps = [abs(b - a) for a, b in zip(values, values[1:])]
+    return {"mean": mean, "std": std, "mean_abs_change": sum(jumps) / len(jumps)}

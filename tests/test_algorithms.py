@@ -9,7 +9,7 @@ from cissl_kit.losses import fixmatch_consistency_loss, logit_adjusted_cross_ent
 def test_fixmatch_loss_is_zero_when_nothing_passes_the_threshold():
     logits_w = torch.zeros(16, 10)  # uniform: max p = 0.1 < 0.95
     logits_s = torch.randn(16, 10, requires_grad=True)
-    loss, mask, _ = fixmatch_consistency_loss(logits_w, logits_s, 0.95)
+    loss, mask, _, _ = fixmatch_consistency_loss(logits_w, logits_s, 0.95)
     assert loss.item() == 0.0 and mask.sum() == 0
     loss.backward()
     assert torch.isfinite(logits_s.grad).all() and logits_s.grad.abs().sum() == 0
@@ -19,7 +19,8 @@ def test_fixmatch_loss_averages_over_the_whole_batch():
     logits_w = torch.zeros(4, 3)
     logits_w[:2, 1] = 20.0  # two confident samples, pseudo-label 1
     logits_s = torch.randn(4, 3)
-    loss, mask, pseudo = fixmatch_consistency_loss(logits_w, logits_s, 0.95)
+    loss, mask, pseudo, probs = fixmatch_consistency_loss(logits_w, logits_s, 0.95)
+    assert torch.allclose(probs.sum(1), torch.ones(4))
     assert mask.tolist() == [1, 1, 0, 0] and pseudo[:2].tolist() == [1, 1]
     expected = F.cross_entropy(logits_s[:2], pseudo[:2], reduction="sum") / 4
     assert torch.allclose(loss, expected)
@@ -27,7 +28,7 @@ def test_fixmatch_loss_averages_over_the_whole_batch():
 
 def test_fixmatch_loss_never_nan_on_extreme_logits():
     logits = torch.tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [0.0, 0.0, 0.0]])
-    loss, mask, _ = fixmatch_consistency_loss(logits, logits * -1, 0.95)
+    loss, mask, _, _ = fixmatch_consistency_loss(logits, logits * -1, 0.95)
     assert torch.isfinite(loss) and mask.tolist() == [1, 0, 0]
 
 

@@ -89,3 +89,16 @@ def test_vector_views():
     gen = make_generator(0, torch.device("cpu"))
     weak, strong = aug.weak(x, gen), aug.strong(x, gen)
     assert weak.shape == x.shape and abs(weak.std().item() - 0.05) < 0.01 and abs(strong.std().item() - 0.5) < 0.05
+
+
+def test_weak_view_is_a_reflect_padded_crop():
+    import torch.nn.functional as F
+
+    aug = ImageAugmenter((0.0,), (1.0,), flip=True, crop_padding=0.25)  # 2 pixels on 8×8
+    x = torch.randint(0, 256, (64, 1, 8, 8), dtype=torch.uint8)
+    views = aug.weak(x, make_generator(0, torch.device("cpu")))
+    padded = F.pad(x.float() / 255, (2, 2, 2, 2), mode="reflect")
+    for view, image in zip(views, padded):
+        candidates = [image[:, i:i + 8, j:j + 8] for i in range(5) for j in range(5)]
+        candidates += [c.flip(-1) for c in candidates]
+        assert any(torch.equal(view, c) for c in candidates)

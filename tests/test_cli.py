@@ -38,3 +38,11 @@ def test_python_dash_m_split():
                          capture_output=True, text=True, check=True).stdout
     rows = [line.split() for line in out.splitlines()[2:]]
     assert rows[0][:3] == ["0", "40", "4"] and rows[-1][:3] == ["9", "2", "80"] and rows[-1][3] == "few"
+
+
+def test_cli_semi_flags_reach_the_algorithm(tmp_path):
+    assert main(["train", "--method", "semi", "--no-use-oheml", "--bank-slots", "16", "--bank-policy", "fifo",
+                 "--steps", "10", "--eval-every", "10", "--out", str(tmp_path), "--name", "s", "--no-progress"]) == 0
+    hparams = json.loads((tmp_path / "s" / "results.json").read_text())[0]["hparams"]
+    assert hparams["use_oheml"] is False and hparams["bank_slots"] == 16 and hparams["bank_policy"] == "fifo"
+    assert hparams["threshold"] == 0.7 and hparams["use_plce"] is True

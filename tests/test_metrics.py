@@ -30,3 +30,16 @@ def test_pseudo_label_stats_per_class_and_group():
     assert r["utilization_few"] == 1 / 3 and r["pl_accuracy_few"] == 1.0
     stats.reset()
     assert math.isnan(stats.report()["pl_accuracy"])
+
+
+def test_stability_of_a_history():
+    from cissl_kit.metrics import stability
+
+    history = [{"step": s, "accuracy": a} for s, a in enumerate([0.1, 0.2, 0.8, 0.6, 0.8, 0.6])]
+    s = stability(history, last_fraction=0.5)  # the last three: 0.6, 0.8, 0.6
+    assert math.isclose(s["mean"], 2 / 3) and math.isclose(s["mean_abs_change"], 0.2)
+    assert math.isclose(s["std"], ((2 * (1 / 15) ** 2 + (2 / 15) ** 2) / 2) ** 0.5)
+    import pytest
+
+    with pytest.raises(ValueError, match="at least 2"):
+        stability(history[:1])

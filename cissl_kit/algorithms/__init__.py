@@ -8,10 +8,12 @@ from typing import Any
 from .._checks import check_choice
 from .base import Algorithm, Batch, StepContext, StepOutput, forward_split, hparam
 from .fixmatch import FixMatch
+from .layermatch import LayerMatch
 from .pseudo_label import PseudoLabel
+from .semi import BalancedHeadNet, SeMi
 from .supervised import Supervised
 
-ALGORITHMS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (Supervised, PseudoLabel, FixMatch)}
+ALGORITHMS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (Supervised, PseudoLabel, FixMatch, SeMi, LayerMatch)}
 
 
 def build_algorithm(name: str, **hparams: Any) -> Algorithm:
@@ -25,5 +27,5 @@ def build_algorithm(name: str, **hparams: Any) -> Algorithm:
     return cls(**hparams)
 
 
-__all__ = ["ALGORITHMS", "Algorithm", "Batch", "FixMatch", "PseudoLabel", "StepContext", "StepOutput",
-           "Supervised", "build_algorithm", "forward_split", "hparam"]
+__all__ = ["ALGORITHMS", "Algorithm", "BalancedHeadNet", "Batch", "FixMatch", "LayerMatch", "PseudoLabel", "SeMi", "StepContext",
+           "StepOutput", "Supervised", "build_algorithm", "forward_split", "hparam"]

@@ -53,13 +53,15 @@ class Batch:
 class StepOutput:
     """What a training step returns: the loss to minimise and 0-d tensors to log.
 
-    ``pseudo_labels`` and ``mask`` (weights > 0 mean "used") feed the pseudo-label statistics.
+    ``pseudo_labels``, ``mask`` (weights > 0 mean "used") and ``probs`` (the classifier's
+    weak-view probabilities) feed the pseudo-label and hardness statistics.
     """
 
     loss: Tensor
     logs: dict[str, Tensor]
     pseudo_labels: Tensor | None = None
     mask: Tensor | None = None
+    probs: Tensor | None = None
 
 
 @dataclass

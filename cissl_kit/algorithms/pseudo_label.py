@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..losses import masked_cross_entropy
 from .base import Algorithm, Batch, StepContext, StepOutput, forward_split, hparam
 
 
@@ -28,10 +29,11 @@ class PseudoLabel(Algorithm):
     def training_step(self, net: nn.Module, batch: Batch, ctx: StepContext) -> StepOutput:
         logits_lb, logits_w = forward_split(net, batch.x_lb, batch.x_ulb_w)
         loss_s = F.cross_entropy(logits_lb, batch.y_lb)
-        confidence, pseudo_labels = torch.softmax(logits_w.detach().float(), 1).max(1)
+        probs = torch.softmax(logits_w.detach().float(), 1)
+        confidence, pseudo_labels = probs.max(1)
         mask = (confidence >= self.threshold).float()
-        loss_u = (F.cross_entropy(logits_w, pseudo_labels, reduction="none") * mask).mean()
+        loss_u = masked_cross_entropy(logits_w, pseudo_labels, mask)
         ramp = min(1.0, ctx.progress / self.unsup_warmup) if self.unsup_warmup > 0 else 1.0
         loss = loss_s + self.lambda_u * ramp * loss_u
         logs = {"loss_s": loss_s.detach(), "loss_u": loss_u.detach(), "mask": mask.mean()}
-        return StepOutput(loss, logs, pseudo_labels, mask)
+        return StepOutput(loss, logs, pseudo_labels, mask, probs)

@@ -82,35 +82,36 @@ class ImageAugmenter:
         applied = torch.rand(n, self.num_ops, generator=generator, device=x.device) < 0.5
         magnitude = torch.rand(n, self.num_ops, generator=generator, device=x.device)
         sign = torch.where(torch.rand(n, self.num_ops, generator=generator, device=x.device) < 0.5, -1.0, 1.0)
-
-        def strength(op_name: str) -> tuple[Tensor, Tensor]:
-            """(is the op on for each sample, its signed magnitude in [-1, 1])."""
-            chosen = (ops == STRONG_OPS.index(op_name)) & applied
-            return chosen.any(1), (chosen * magnitude * sign).sum(1).clamp(-1, 1)
-
+        # per sample and op of the pool: is it on, and its signed magnitude in [-1, 1]
+        chosen = F.one_hot(ops, len(STRONG_OPS)) * applied.unsqueeze(-1)  # N × num_ops × pool
+        on = chosen.any(1)
+        strength = (chosen * (magnitude * sign).unsqueeze(-1)).sum(1).clamp(-1, 1)
         for name in COLOUR_OPS:
-            on, m = strength(name)
-            x = torch.where(on.view(n, 1, 1, 1), _COLOUR_FUNCS[name](x, m), x)
-        x = self._geometric(x, {name: strength(name)[1] for name in GEOMETRIC_OPS})
+            j = STRONG_OPS.index(name)
+            x = torch.where(on[:, j].view(n, 1, 1, 1), _COLOUR_FUNCS[name](x, strength[:, j]), x)
+        x = self._geometric(x, {name: strength[:, STRONG_OPS.index(name)] for name in GEOMETRIC_OPS})
         x = self._cutout(x, generator)
         return self.normalize(x.clamp_(0.0, 1.0))
 
     # -- helpers ------------------------------------------------------------------------------
     def _crop_flip(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
-        n, _, h, w = x.shape
+        """Reflect-pad by ``crop_padding`` of the side, crop back at a random offset, maybe mirror.
+
+        Done as two gathers with per-sample index maps (exactly torchvision's
+        ``RandomCrop(padding_mode="reflect")`` + ``RandomHorizontalFlip``).
+        """
+        n, c, h, w = x.shape
         shift = max(1, round(self.crop_padding * h)) if self.crop_padding > 0 else 0
-        theta = _identity(n, x)
-        if shift:
-            pixels = torch.randint(-shift, shift + 1, (n, 2), generator=generator, device=x.device)
-            theta[:, 0, 2] = pixels[:, 0] * (2.0 / w)
-            theta[:, 1, 2] = pixels[:, 1] * (2.0 / h)
+        if not shift and not self.flip:
+            return x
+        offsets = torch.randint(-shift, shift + 1, (n, 2), generator=generator, device=x.device)
+        rows = _reflect(torch.arange(h, device=x.device).view(1, h) + offsets[:, :1], h)
+        cols = _reflect(torch.arange(w, device=x.device).view(1, w) + offsets[:, 1:], w)
         if self.flip:
-            flip = torch.rand(n, generator=generator, device=x.device) < 0.5
-            theta[:, 0, 0] = torch.where(flip, -1.0, 1.0)
-        if shift or self.flip:
-            grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-            x = F.grid_sample(x, grid, mode="nearest", padding_mode="reflection", align_corners=False)
-        return x
+            mirror = torch.rand(n, 1, generator=generator, device=x.device) < 0.5
+            cols = torch.where(mirror, (w - 1) - cols, cols)
+        x = x.gather(2, rows.view(n, 1, h, 1).expand(n, c, h, w))
+        return x.gather(3, cols.view(n, 1, 1, w).expand(n, c, h, w))
 
     def normalize(self, x: Tensor) -> Tensor:
         """(x - mean) / std per channel, x in [0, 1]."""
@@ -139,13 +140,10 @@ class ImageAugmenter:
         n = x.shape[0]
         angle = m["rotate"] * math.radians(MAX_ROTATE_DEGREES)
         cos, sin = torch.cos(angle), torch.sin(angle)
-        zero, one = torch.zeros_like(angle), torch.ones_like(angle)
-        rotate = torch.stack([cos, -sin, zero, sin, cos, zero, zero, zero, one], 1).view(n, 3, 3)
         sx, sy = m["shear_x"] * MAX_SHEAR, m["shear_y"] * MAX_SHEAR
-        shear = torch.stack([one, sx, zero, sy, one, zero, zero, zero, one], 1).view(n, 3, 3)
         tx, ty = m["translate_x"] * (2 * MAX_TRANSLATE), m["translate_y"] * (2 * MAX_TRANSLATE)
-        translate = torch.stack([one, zero, tx, zero, one, ty, zero, zero, one], 1).view(n, 3, 3)
-        theta = (translate @ rotate @ shear)[:, :2, :]
+        # [rotate · shear | translate], written out: rotate = [[cos, -sin], [sin, cos]], shear = [[1, sx], [sy, 1]]
+        theta = torch.stack([cos - sin * sy, cos * sx - sin, tx, sin + cos * sy, sin * sx + cos, ty], 1).view(n, 2, 3)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         # sample (x - fill) with zero padding, so pixels moved in from outside take the fill value
         return F.grid_sample(x - self.fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + self.fill
@@ -198,8 +196,10 @@ def to_unit(images: Tensor) -> Tensor:
     return images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
 
 
-def _identity(n: int, like: Tensor) -> Tensor:
-    return torch.eye(2, 3, device=like.device, dtype=like.dtype).repeat(n, 1, 1)
+def _reflect(index: Tensor, size: int) -> Tensor:
+    """Mirror out-of-range indices back into [0, size) without repeating the edge (numpy "reflect")."""
+    index = index.abs()
+    return torch.where(index >= size, 2 * (size - 1) - index, index)
 
 
 # -- colour ops: x in [0, 1] (N×C×H×W), m in [-1, 1] per sample ----------------------------------
@@ -238,10 +238,9 @@ def contrast(x: Tensor, m: Tensor) -> Tensor:
 
 
 def sharpness(x: Tensor, m: Tensor) -> Tensor:
-    kernel = torch.tensor([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]], device=x.device, dtype=x.dtype) / 13
-    c = x.shape[1]
-    smooth = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel.expand(c, 1, 3, 3), groups=c)
-    return _blend(smooth, x, m)
+    """Blend with PIL's SMOOTH filter, (3×3 sum + 4·centre) / 13."""
+    box = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1) * 9
+    return _blend((box + 4 * x) / 13, x, m)
 
 
 def posterize(x: Tensor, m: Tensor) -> Tensor:

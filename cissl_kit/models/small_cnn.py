@@ -16,7 +16,7 @@ def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
 class SmallCNN(FeatureClassifier):
     """conv(w) → conv(2w) → pool → conv(4w) → global average pool → linear head (w = ``width``)."""
 
-    def __init__(self, num_classes: int, in_channels: int = 1, width: int = 32) -> None:
+    def __init__(self, num_classes: int, in_channels: int = 1, width: int = 24) -> None:
         super().__init__()
         self.block1 = _conv_bn(in_channels, width)
         self.block2 = nn.Sequential(_conv_bn(width, 2 * width), nn.MaxPool2d(2))

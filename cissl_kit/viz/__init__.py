@@ -4,10 +4,12 @@ from .plots import (
     plot_class_counts,
     plot_class_examples,
     plot_confusion,
+    plot_memory_bank,
     plot_history,
     plot_per_class,
     plot_profiles,
+    plot_tilt_demo,
     show_images,
 )
 
-__all__ = ["plot_class_counts", "plot_class_examples", "plot_confusion", "plot_history", "plot_per_class", "plot_profiles", "show_images"]
+__all__ = ["plot_class_counts", "plot_class_examples", "plot_confusion", "plot_memory_bank", "plot_history", "plot_per_class", "plot_profiles", "plot_tilt_demo", "show_images"]

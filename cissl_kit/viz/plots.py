@@ -174,3 +174,45 @@ def plot_class_examples(images: np.ndarray, labels: np.ndarray, num_classes: int
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_memory_bank(bank, ax: Axes | None = None, title: str = "Memory bank", value: str = "confidence",
+                     class_names: Sequence[str] | None = None) -> Axes:
+    """Heatmap of a :class:`~cissl_kit.memory_bank.BalancedMemoryBank`: one row per class, slots
+    sorted by ``value`` (``confidence`` or ``age``, in pushes since entry); empty slots are blank."""
+    ax = _axes(ax, (7, 3))
+    filled = bank.filled.cpu().numpy()
+    if value == "confidence":
+        values = bank.confidences.cpu().numpy()
+        label, cmap = "stored confidence", "viridis"
+    else:
+        values = (bank.pushes - 1 - bank.stamps).cpu().numpy().astype(float)
+        label, cmap = "age (pushes since entry)", "magma_r"
+    values = np.where(filled, values, np.nan)
+    order = np.argsort(np.where(filled, -values if value == "confidence" else values, np.inf), axis=1, kind="stable")
+    image = ax.imshow(np.take_along_axis(values, order, 1), aspect="auto", cmap=cmap, interpolation="nearest")
+    plt.colorbar(image, ax=ax, label=label, fraction=0.04)
+    ax.set(xlabel="slot (sorted)", ylabel="class", title=title, yticks=range(values.shape[0]))
+    if class_names is not None:
+        ax.set_yticklabels(class_names)
+    return ax
+
+
+def plot_tilt_demo(demo, ax: Axes | None = None, title: str | None = None) -> Axes:
+    """The 2-D pseudo-label tilt (:func:`~cissl_kit.analysis.toy.pseudo_label_tilt`): points and boundaries."""
+    ax = _axes(ax, (6, 5))
+    colours = np.array(["#4C72B0", "#C44E52"])
+    u, used = demo.unlabeled_x, demo.used
+    ax.scatter(*u[~used].T, s=8, c="lightgrey", label="unlabeled, below threshold")
+    ax.scatter(*u[used & ~demo.wrong].T, s=10, c=colours[demo.pseudo_labels[used & ~demo.wrong]], alpha=0.5)
+    ax.scatter(*u[demo.wrong].T, s=45, marker="x", c="black", label="wrong pseudo-label")
+    ax.scatter(*demo.labeled_x.T, s=90, c=colours[demo.labeled_y], edgecolors="black", label="labeled")
+    ys = np.array([-4.0, 4.0])
+    for (name, (w, b)), style in zip(demo.boundaries.items(), ("--", "-", "-")):
+        colour = {"labeled only": "grey", "clean pseudo-labels": "#55A868", "noisy pseudo-labels": "black"}.get(name, "k")
+        xs = -(w[1] * ys + b) / w[0] if abs(w[0]) > 1e-9 else np.zeros(2)
+        ax.plot(xs, ys, style, c=colour, lw=2, label=f"{name} ({demo.tilt_degrees(name):+.0f}°)")
+    ax.set(xlim=(-5, 5), ylim=(-4, 4), xlabel="x₁", ylabel="x₂",
+           title=title or "Head (blue, left) and tail (red, right) with a sparse bridge")
+    ax.legend(frameon=True, fontsize=8, loc="lower left")
+    return ax

@@ -55,3 +55,88 @@ def split_explorer(n_max: int = 1500, imbalance_ratio: float = 100.0, m_max: int
                      "on a log scale; shaded bands mark the many / medium / few groups.")
     panel = w.VBox([caption, w.HBox([w.VBox(list(controls.values())[:3]), w.VBox(list(controls.values())[3:])]), out])
     return panel, draw
+
+
+def hardness_explorer(probs, true_labels, groups, scale: float = 0.75, threshold: float = 0.7):
+    """Sliders for SeMi's s and τ over a model's predictions on unlabeled data.
+
+    Left: the OHEML weight ``s·H/log K + (1 − s)`` against the normalised entropy. Right: the
+    entropy histogram of the many-shot and few-shot classes' images, with the share of easy,
+    hard and ultra-hard images per group printed below. Returns ``(panel, draw)``.
+    """
+    import ipywidgets as w
+    import numpy as np
+    import torch
+
+    from ..analysis.hardness import EASY, HARD, ULTRA_HARD, hardness_categories
+    from ..losses import entropy_weight, normalized_entropy
+
+    probs = torch.as_tensor(probs).float().cpu()
+    true_labels = torch.as_tensor(true_labels).cpu()
+    entropy = normalized_entropy(probs).numpy()
+    confidence = probs.max(1).values
+    members = {name: np.isin(true_labels.numpy(), list(classes)) for name, classes in groups.items()}
+
+    def draw(scale, threshold):
+        categories = hardness_categories(confidence, threshold).numpy()
+        weights = entropy_weight(probs, scale).numpy()
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.4))
+        h = np.linspace(0, 1, 50)
+        left.plot(h, scale * h + (1 - scale), lw=2)
+        left.set(xlabel="normalised entropy H(p) / log K", ylabel="weight w", ylim=(0, 1.05),
+                 title=f"OHEML weight, s = {scale:.2f}: w in [{1 - scale:.2f}, 1]")
+        for name, colour in (("many", "#4C72B0"), ("few", "#C44E52")):
+            right.hist(entropy[members[name]], bins=np.linspace(0, 1, 26), alpha=0.6, density=True,
+                       color=colour, label=f"{name}-shot classes")
+        right.set(xlabel="normalised entropy of the prediction", ylabel="density",
+                  title="Which unlabeled images are uncertain?")
+        right.legend(frameon=False)
+        fig.tight_layout()
+        plt.show()
+        for name, inside in members.items():
+            share = [100 * np.mean(categories[inside] == c) for c in (EASY, HARD, ULTRA_HARD)]
+            used = inside & (categories != ULTRA_HARD)
+            mean_w = weights[used].mean() if used.any() else float("nan")
+            print(f"{name:>6}: easy {share[0]:5.1f}%  hard {share[1]:5.1f}%  ultra-hard {share[2]:5.1f}%   "
+                  f"mean weight of the used ones {mean_w:.2f}")
+
+    style = {"description_width": "170px"}
+    controls = dict(
+        scale=w.FloatSlider(scale, min=0.0, max=1.0, step=0.05, description="s (entropy scale)", style=style),
+        threshold=w.FloatSlider(threshold, min=0.5, max=0.99, step=0.01, description="τ (threshold)", style=style),
+    )
+    out = w.interactive_output(draw, controls)
+    caption = w.HTML("<b>s</b> sets how much more an uncertain image weighs than a confident one; "
+                     "<b>τ</b> decides which images are used at all (hard) and which are left to the "
+                     "embedding alignment (ultra-hard).")
+    return w.VBox([caption, w.HBox(list(controls.values())), out]), draw
+
+
+def tilt_explorer(noise_rate: float = 0.5, threshold: float = 0.7, seed: int = 0):
+    """Sliders for the wrong-label rate in the low-density bridge and the pseudo-label threshold,
+    redrawing the 2-D tilt demo. Returns ``(panel, draw)``."""
+    import ipywidgets as w
+
+    from ..analysis.toy import pseudo_label_tilt
+    from .plots import plot_tilt_demo
+
+    def draw(noise_rate, threshold):
+        demo = pseudo_label_tilt(noise_rate, threshold, seed)
+        fig, ax = plt.subplots(figsize=(7, 5.5))
+        plot_tilt_demo(demo, ax=ax)
+        plt.show()
+        print(f"used {demo.used.sum()} of {len(demo.used)} unlabeled points, {demo.wrong.sum()} with a wrong pseudo-label")
+        for name in demo.boundaries:
+            print(f"{name:<20} tilt {demo.tilt_degrees(name):+6.1f}°   accuracy: both classes "
+                  f"{100 * demo.accuracy[name]:5.1f}%, bridge {100 * demo.bridge_accuracy[name]:5.1f}%")
+
+    style = {"description_width": "190px"}
+    controls = dict(
+        noise_rate=w.FloatSlider(noise_rate, min=0.0, max=1.0, step=0.05, description="wrong-label rate (bridge)",
+                                 style=style),
+        threshold=w.FloatSlider(threshold, min=0.5, max=0.99, step=0.01, description="threshold τ", style=style),
+    )
+    out = w.interactive_output(draw, controls)
+    caption = w.HTML("<b>Wrong-label rate</b>: the share of the bridge's upper tail points whose pseudo-label "
+                     "goes to the head class; <b>τ</b>: the confidence a pseudo-label needs to be used.")
+    return w.VBox([caption, w.HBox(list(controls.values())), out]), draw

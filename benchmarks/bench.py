@@ -1,0 +1,116 @@
+"""Speed report, measured in one run on one batch: steps per second, each method's step time as a
+ratio to FixMatch's and to a bare forward + backward, the data pipeline's share of a step, and
+the share of SeMi's memory bank + certainty enhancement.
+
+    python benchmarks/bench.py [--repeats 7] [--steps 20] [--threads 2] [--device auto]
+
+Rounds of every measurement are interleaved and the median is taken, so a busy shared machine
+slows all of them alike. Targets: pipeline <= 10% of a FixMatch step; SeMi <= 1.25× FixMatch;
+SeMi's bank update + certainty enhancement <= 10% of its step; LayerMatch <= 1.15× FixMatch.
+Also printed: the layer-gradient tracker's cost, per report and spread over its interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from cissl_kit import TrainConfig, Trainer, make_ssl_data
+from cissl_kit.algorithms import ALGORITHMS
+from cissl_kit.analysis import layer_gradient_report
+from cissl_kit.losses import certainty_enhanced_labels, semantic_labels
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, n: int, device: torch.device) -> float:
+    """Seconds per call of ``fn`` over ``n`` calls."""
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(n):
+        fn()
+    _sync(device)
+    return (time.perf_counter() - start) / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=20, help="calls per timed round")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--track-every", type=int, default=50, help="the tracker's interval, for its overhead")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    data = make_ssl_data("digits", device=args.device)
+    config = TrainConfig(progress=False, steps=10_000)
+    device = data.device
+    trainers = {name: Trainer(name, data, config=config) for name in ALGORITHMS}
+    fixmatch = trainers["fixmatch"]
+    batch = fixmatch.next_batch()  # every method steps on this same batch
+    net = fixmatch.net
+
+    def bare_forward_backward() -> None:
+        logits = net(torch.cat([batch.x_lb, batch.x_ulb_w, batch.x_ulb_s]))
+        F.cross_entropy(logits[: batch.x_lb.shape[0]], batch.y_lb).backward()
+
+    semi = trainers["semi"]
+    semi.step = int(0.5 * config.steps)  # past the warm-up: every SeMi component is on
+    with torch.no_grad():
+        emb = semi.net.features(batch.x_ulb_s)
+        probs = torch.softmax(semi.net.head(semi.net.features(batch.x_ulb_w)), 1)
+    confidence, labels = probs.max(1)
+    mask = (confidence >= semi.algorithm.threshold).float()
+
+    def semi_bank_and_plce() -> None:
+        protos, available = semi.algorithm.bank.prototypes()
+        semantic = semantic_labels(emb, protos, available, semi.algorithm.proto_temperature)
+        certainty_enhanced_labels(probs, semantic, semi.algorithm.class_weights() * available.any(), 0.2)
+        semi.algorithm.bank.push(emb, labels, confidence, mask)
+
+    jobs = {f"step {name}": (lambda t=t: t.train_step(batch)) for name, t in trainers.items()}
+    jobs["data pipeline (sample + weak + strong)"] = fixmatch.next_batch
+    jobs["bare forward + backward"] = bare_forward_backward
+    jobs["SeMi bank update + certainty enhancement"] = semi_bank_and_plce
+    jobs["layer-gradient report (tracker, once)"] = lambda: layer_gradient_report(
+        net, batch.x_lb, batch.y_lb, batch.x_ulb_w, batch.x_ulb_s, batch.y_ulb)
+    for job in jobs.values():  # warm-up
+        for _ in range(3):
+            job()
+    rounds: dict[str, list[float]] = {name: [] for name in jobs}
+    for _ in range(args.repeats):
+        for name, job in jobs.items():
+            rounds[name].append(timed(job, args.steps, device))
+    t = {name: statistics.median(values) for name, values in rounds.items()}
+
+    n_lb, n_ulb = config.batch_size, config.batch_size * config.uratio
+    print(f"digits-LT, {device}, {torch.get_num_threads()} threads, batch {n_lb} labeled + 2×{n_ulb} unlabeled (8×8), "
+          f"median of {args.repeats} rounds × {args.steps} calls")
+    fix, bare = t["step fixmatch"], t["bare forward + backward"]
+    print(f"{'':<42}{'ms':>8}{'× FixMatch':>12}{'× fwd+bwd':>11}")
+    for name in jobs:
+        print(f"{name:<42}{1000 * t[name]:8.1f}{t[name] / fix:12.2f}{t[name] / bare:11.2f}")
+    pipeline = t["data pipeline (sample + weak + strong)"] / fix
+    semi_ratio = t["step semi"] / fix
+    bank_share = t["SeMi bank update + certainty enhancement"] / t["step semi"]
+    layermatch_ratio = t["step layermatch"] / fix
+    tracker = t["layer-gradient report (tracker, once)"] / (args.track_every * fix)
+    verdict = lambda ok: "met" if ok else "NOT met"  # noqa: E731
+    print(f"\nFixMatch: {1 / fix:.1f} steps/s")
+    print(f"pipeline / FixMatch step            = {pipeline:.3f}  (target <= 0.10: {verdict(pipeline <= 0.10)})")
+    print(f"SeMi step / FixMatch step           = {semi_ratio:.2f}   (target <= 1.25: {verdict(semi_ratio <= 1.25)})")
+    print(f"SeMi bank + certainty / SeMi step   = {bank_share:.3f}  (target <= 0.10: {verdict(bank_share <= 0.10)})")
+    print(f"LayerMatch step / FixMatch step     = {layermatch_ratio:.2f}   (target <= 1.15: {verdict(layermatch_ratio <= 1.15)})")
+    print(f"tracker overhead, every {args.track_every} steps     = {tracker:.3f}  of training time")
+
+
+if __name__ == "__main__":
+    main()

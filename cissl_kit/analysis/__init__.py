@@ -1,0 +1,8 @@
+"""Analyses that look inside training: hardness, the memory bank, layer gradients, a 2-D toy."""
+
+from .hardness import hardness_categories, replay_memory_banks
+from .layer_gradients import LayerGradientTracker, format_report, layer_gradient_report
+from .toy import pseudo_label_tilt
+
+__all__ = ["LayerGradientTracker", "format_report", "hardness_categories", "layer_gradient_report",
+           "pseudo_label_tilt", "replay_memory_banks"]
