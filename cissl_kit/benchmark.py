@@ -7,6 +7,7 @@ reuses the runs whose settings match, so an interrupted grid resumes where it st
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 import re
@@ -16,9 +17,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .algorithms import Algorithm, build_algorithm
+from .algorithms import Algorithm, Recipe, build_algorithm
 from .data import make_ssl_data
-from .engine import TrainConfig, Trainer
+from .engine import TrainConfig, train
 
 METRICS = ("accuracy", "many", "medium", "few", "pl_accuracy")
 
@@ -28,7 +29,7 @@ def _slug(text: str) -> str:
 
 
 def run_grid(
-    methods: Sequence[str] | Mapping[str, Callable[[], Algorithm]],
+    methods: Sequence[str] | Mapping[str, Callable[[], Algorithm | Recipe]],
     profiles: Sequence[str] = ("consistent", "reversed"),
     seeds: Sequence[int] = (0, 1, 2),
     dataset: str = "digits",
@@ -55,9 +56,7 @@ def run_grid(
     for profile, seed, label in bar:
         bar.set_postfix_str(f"{label} · {profile} · seed {seed}")
         algorithm = factories[label]()
-        settings = {"method": algorithm.name, "hparams": algorithm.hparams(), "dataset": dataset, "profile": profile,
-                    "seed": seed, "data": data_kwargs, "config": dataclasses.asdict(dataclasses.replace(config, seed=seed))}
-        settings = json.loads(json.dumps(settings, default=str))
+        settings = _settings(algorithm, dataset, profile, seed, data_kwargs, dataclasses.replace(config, seed=seed))
         path = cells / f"{_slug(label)}--{profile}--seed{seed}.json" if cells is not None else None
         if path is not None and path.exists():
             saved = json.loads(path.read_text())
@@ -65,7 +64,7 @@ def run_grid(
                 rows.append(saved["row"])
                 continue
         data = make_ssl_data(dataset, unlabeled_profile=profile, seed=seed, device=device, **data_kwargs)
-        result = Trainer(algorithm, data, config=dataclasses.replace(config, seed=seed, progress=False)).fit()
+        result = train(algorithm, data, config=dataclasses.replace(config, seed=seed, progress=False))
         row = {"label": label, "profile": profile, "seed": seed, **result.summary(),
                "per_class": result.final["per_class"]}
         row["method"] = label
@@ -73,6 +72,21 @@ def run_grid(
             path.write_text(json.dumps({"settings": settings, "row": row}, indent=1))
         rows.append(row)
     return rows
+
+
+# settings that do not change a run's results, left out when deciding whether a saved run matches
+_NOT_RESULTS = {"root", "download", "progress", "log_every", "eval_batch_size"}
+
+
+def _settings(algorithm: Algorithm, dataset: str, profile: str, seed: int, data_kwargs: dict,
+              config: TrainConfig) -> dict:
+    """Everything that determines a run's results, JSON-normalised (data options at their default left out)."""
+    defaults = {name: p.default for name, p in inspect.signature(make_ssl_data).parameters.items()}
+    data = {k: v for k, v in data_kwargs.items() if v != defaults.get(k) and k not in _NOT_RESULTS}
+    loop = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_RESULTS}
+    settings = {"method": algorithm.name, "hparams": algorithm.hparams(), "dataset": dataset, "profile": profile,
+                "seed": seed, "data": data, "config": loop}
+    return json.loads(json.dumps(settings, default=str))
 
 
 def summarize(rows: Sequence[dict], metrics: Sequence[str] = METRICS) -> list[dict]:

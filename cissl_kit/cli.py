@@ -1,4 +1,5 @@
-"""Command line: ``cissl-kit train …`` and ``cissl-kit split …`` (also ``python -m cissl_kit``).
+"""Command line: ``cissl-kit train …``, ``cissl-kit benchmark …`` and ``cissl-kit split …``
+(also ``python -m cissl_kit``).
 
 Every training-loop setting (:class:`TrainConfig`) and every algorithm hyper-parameter (the
 dataclass fields of each algorithm) becomes a flag automatically.
@@ -15,18 +16,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .algorithms import ALGORITHMS
+from .algorithms import METHODS
 from .benchmark import run_grid, summarize, summary_table
 from .data import DATASETS, PROFILES, UNLABELED_PROFILES, make_ssl_data
-from .engine import SCHEDULES, TrainConfig, TrainResult, Trainer, results_table
+from .engine import SCHEDULES, TrainConfig, TrainResult, results_table, train
 from .models import MODELS
 
-DATA_FLAGS = ("dataset", "n_max", "imbalance_ratio", "m_max", "unlabeled_profile", "unlabeled_imbalance_ratio",
-              "profile", "test_per_class", "root", "download", "device")
-
-
 LOOP_HELP = {
-    "steps": "optimisation steps",
+    "steps": "optimisation steps (multi-stage recipes use their own stage lengths)",
     "batch_size": "labeled batch size",
     "uratio": "unlabeled batch = uratio × batch size",
     "lr": "learning rate of SGD",
@@ -59,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train one or more methods on a long-tailed benchmark")
     train.add_argument("--method", default="fixmatch",
-                       help=f"method, or several separated by commas; one of {', '.join(ALGORITHMS)}")
+                       help=f"method, or several separated by commas; one of {', '.join(METHODS)}")
     _add_data_flags(train)
     _add_training_flags(train)
     out = train.add_argument_group("output")
@@ -68,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("benchmark", help="methods × unlabeled profiles × seeds, with a mean ± std table")
     bench.add_argument("--method", default="supervised,fixmatch,semi",
-                       help=f"methods separated by commas; from {', '.join(ALGORITHMS)}")
+                       help=f"methods separated by commas; from {', '.join(METHODS)}")
     bench.add_argument("--profiles", default="consistent,reversed",
                        help=f"unlabeled profiles separated by commas; from {', '.join(UNLABELED_PROFILES)}")
     bench.add_argument("--seeds", default="0,1,2", help="seeds separated by commas (each sets split and training)")
@@ -135,7 +132,7 @@ def _add_data_flags(parser: argparse.ArgumentParser, with_profile: bool = True) 
 def _algorithm_fields() -> dict:
     """Every hyper-parameter name → (its field, [(method, its default), …])."""
     fields: dict = {}
-    for method, cls in ALGORITHMS.items():
+    for method, cls in METHODS.items():
         for f in dataclasses.fields(cls):
             fields.setdefault(f.name, (f, []))[1].append((method, f.default))
     return fields
@@ -151,23 +148,26 @@ def _profile(text: str):
                          f"separated by commas, got {text!r}") from None
 
 
+def _data_kwargs(args: argparse.Namespace) -> dict:
+    """The data flags as :func:`make_ssl_data` arguments (without the unlabeled profile and seed)."""
+    return dict(n_max=args.n_max, imbalance_ratio=args.imbalance_ratio, m_max=args.m_max,
+                unlabeled_imbalance_ratio=args.unlabeled_imbalance_ratio, profile=args.profile,
+                test_per_class=args.test_per_class, root=args.root, download=args.download)
+
+
 def _make_data(args: argparse.Namespace, seed: int):
-    return make_ssl_data(
-        args.dataset, n_max=args.n_max, imbalance_ratio=args.imbalance_ratio, m_max=args.m_max,
-        unlabeled_profile=_profile(args.unlabeled_profile), unlabeled_imbalance_ratio=args.unlabeled_imbalance_ratio,
-        profile=args.profile, test_per_class=args.test_per_class, seed=seed, root=args.root,
-        download=args.download, device=args.device,
-    )
+    return make_ssl_data(args.dataset, unlabeled_profile=_profile(args.unlabeled_profile), seed=seed,
+                         device=args.device, **_data_kwargs(args))
 
 
 def _methods_and_hparams(args: argparse.Namespace) -> tuple[list[str], dict[str, dict]]:
     """The ``--method`` list and, per method, the hyper-parameter flags that apply to it."""
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in ALGORITHMS]
+    unknown = [m for m in methods if m not in METHODS]
     if not methods or unknown:
-        raise SystemExit(f"--method must name one or more of {', '.join(ALGORITHMS)}; got {args.method!r}")
+        raise SystemExit(f"--method must name one or more of {', '.join(METHODS)}; got {args.method!r}")
     given = {name: getattr(args, name) for name in _algorithm_fields() if getattr(args, name) is not None}
-    fields = {m: {f.name for f in dataclasses.fields(ALGORITHMS[m])} for m in methods}
+    fields = {m: {f.name for f in dataclasses.fields(METHODS[m])} for m in methods}
     unused = [n for n in given if not any(n in fields[m] for m in methods)]
     if unused:
         raise SystemExit(f"{', '.join(_flag(n) for n in unused)} does not apply to {', '.join(methods)}")
@@ -189,7 +189,7 @@ def run_train(args: argparse.Namespace) -> list[TrainResult]:
     data = _make_data(args, config.seed)
     print(data.summary())
     print(f"labeled counts   {data.labeled_counts}\nunlabeled counts {data.unlabeled_counts}")
-    results = [Trainer(ALGORITHMS[m](**hparams[m]), data, config=config).fit() for m in methods]
+    results = [train(METHODS[m](**hparams[m]), data, config=config) for m in methods]
     print()
     print(results_table(results))
     folder = write_run(results, Path(args.out), args.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{args.dataset}-{'-'.join(methods)}")
@@ -208,12 +208,10 @@ def run_benchmark(args: argparse.Namespace) -> list[dict]:
     except ValueError:
         raise SystemExit(f"--seeds must be integers separated by commas, got {args.seeds!r}") from None
     config = _config(args)
-    factories = {m: (lambda m=m: ALGORITHMS[m](**hparams[m])) for m in methods}
-    data_kwargs = dict(n_max=args.n_max, imbalance_ratio=args.imbalance_ratio, m_max=args.m_max,
-                       unlabeled_imbalance_ratio=args.unlabeled_imbalance_ratio, profile=args.profile,
-                       test_per_class=args.test_per_class, root=args.root, download=args.download)
+    factories = {m: (lambda m=m: METHODS[m](**hparams[m])) for m in methods}
     start = time.perf_counter()
-    rows = run_grid(factories, profiles, seeds, args.dataset, config, args.out, device=args.device, **data_kwargs)
+    rows = run_grid(factories, profiles, seeds, args.dataset, config, args.out, device=args.device,
+                    **_data_kwargs(args))
     table = summary_table(rows)
     print(table)
     folder = Path(args.out)

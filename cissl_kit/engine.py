@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ._checks import check_choice, check_float, check_int
-from .algorithms import Algorithm, Batch, StepContext, build_algorithm
+from .algorithms import Algorithm, Batch, Recipe, StepContext, build_algorithm
 from .data import SSLData, make_sampler
 from .metrics import PseudoLabelStats, classification_report
 from .models import build_model, check_model, default_model
@@ -103,6 +103,8 @@ class Trainer:
     ) -> None:
         self.config = dataclasses.replace(config or TrainConfig(), **overrides)
         self.algorithm = build_algorithm(algorithm) if isinstance(algorithm, str) else algorithm
+        if isinstance(self.algorithm, Recipe):
+            raise TypeError(f"{self.algorithm.name} is a multi-stage recipe; run it with train() or its fit()")
         if not isinstance(self.algorithm, Algorithm):
             raise TypeError(f"algorithm must be an Algorithm or a method name, got {type(algorithm).__name__}")
         if not isinstance(data, SSLData):
@@ -260,7 +262,7 @@ class Trainer:
             self._log_sums[name] = self._log_sums[name] + value if name in self._log_sums else value.clone()
         self._log_steps += 1
 
-    def _check_logs(self) -> dict[str, str]:
+    def _log_means(self) -> dict[str, float]:
         """Pull the running means to the host; stop with a clear message on a non-finite loss."""
         means = {k: float(v) / max(1, self._log_steps) for k, v in self._log_sums.items()}
         bad = [k for k, v in means.items() if not math.isfinite(v)]
@@ -269,10 +271,14 @@ class Trainer:
                 f"{self.algorithm.name}: {', '.join(bad)} became non-finite within steps "
                 f"{self.step - self._log_steps + 1}..{self.step}; lower lr or check the inputs"
             )
-        return {k: f"{v:.3f}" for k, v in means.items() if k in ("loss", "mask")}
+        return means
+
+    def _check_logs(self) -> dict[str, str]:
+        """The progress-bar postfix: running loss and mask rate."""
+        return {k: f"{v:.3f}" for k, v in self._log_means().items() if k in ("loss", "mask")}
 
     def _record_evaluation(self) -> None:
-        means = {k: float(v) / max(1, self._log_steps) for k, v in self._log_sums.items()}
+        means = self._log_means()
         test = self.evaluate()
         pseudo = self.pl_stats.report(self.data.groups) if self.uses_unlabeled else {}
         row = {"step": self.step, "lr": self.optimizer.param_groups[0]["lr"], **means}
@@ -298,26 +304,30 @@ def _sgd(parameters, cfg: TrainConfig) -> torch.optim.SGD:
 
 
 def train(
-    algorithm: Algorithm | str,
+    method: Algorithm | Recipe | str,
     data: SSLData,
     model: nn.Module | None = None,
     config: TrainConfig | None = None,
     **overrides: Any,
 ) -> TrainResult:
-    """Train ``algorithm`` (an instance or a method name) on ``data`` and return the result."""
-    return Trainer(algorithm, data, model, config, **overrides).fit()
+    """Train ``method`` (an algorithm, a multi-stage recipe, or a method name) on ``data``."""
+    method = build_algorithm(method) if isinstance(method, str) else method
+    if isinstance(method, Recipe):
+        return method.fit(data, dataclasses.replace(config or TrainConfig(), **overrides), model)
+    return Trainer(method, data, model, config, **overrides).fit()
 
 
 def results_table(results: Sequence[TrainResult] | Mapping[str, TrainResult], show_time: bool = True) -> str:
     """A plain-text table of the headline metrics in percent; a mapping supplies the row names."""
-    rows = results.items() if isinstance(results, Mapping) else [(r.method, r) for r in results]
-    header = f"{'method':<22}{'overall':>8}{'balanced':>9}{'many':>7}{'medium':>7}{'few':>7}{'PL acc':>8}{'util':>7}"
+    rows = list(results.items()) if isinstance(results, Mapping) else [(r.method, r) for r in results]
+    width = max([22] + [len(name) + 2 for name, _ in rows])
+    header = f"{'method':<{width}}{'overall':>8}{'balanced':>9}{'many':>7}{'medium':>7}{'few':>7}{'PL acc':>8}{'util':>7}"
     header += f"{'time':>7}" if show_time else ""
     lines = [header, "-" * len(header)]
     for name, result in rows:
         s = result.summary()
         cells = [s[k] for k in ("accuracy", "balanced_accuracy", "many", "medium", "few", "pl_accuracy", "utilization")]
         widths = (8, 9, 7, 7, 7, 8, 7)
-        line = f"{name:<22}" + "".join(("-" if v != v else f"{100 * v:.1f}").rjust(w) for v, w in zip(cells, widths))
+        line = f"{name:<{width}}" + "".join(("-" if v != v else f"{100 * v:.1f}").rjust(w) for v, w in zip(cells, widths))
         lines.append(line + (f"{s['seconds']:>6.0f}s" if show_time else ""))
     return "\n".join(lines)

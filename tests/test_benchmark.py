@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from cissl_kit import TrainConfig
+from cissl_kit import TrainConfig, Trainer
 from cissl_kit import benchmark as bench
 from cissl_kit.algorithms import SeMi
 from cissl_kit.cli import main
@@ -21,7 +21,7 @@ def test_grid_rows_summary_and_resume(tmp_path, monkeypatch):
     def no_training(self):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(bench.Trainer, "fit", no_training)
+    monkeypatch.setattr(Trainer, "fit", no_training)
     again = bench.run_grid(["supervised", "fixmatch"], ["consistent"], [0, 1], config=TINY, out=tmp_path, progress=False)
     assert again == json.loads(json.dumps(rows))  # reused from disk
     # different settings are not reused
@@ -50,3 +50,16 @@ def test_cli_benchmark(tmp_path, capsys):
     for argv, message in ((["--profiles", "sideways"], "--profiles must name"), (["--seeds", "a"], "--seeds must be")):
         with pytest.raises(SystemExit, match=message):
             main(["benchmark", "--method", "fixmatch", "--out", str(tmp_path)] + argv)
+
+
+def test_cli_and_python_grids_share_finished_runs(tmp_path, monkeypatch):
+    assert main(["benchmark", "--method", "fixmatch", "--profiles", "consistent", "--seeds", "0", "--steps", "10",
+                 "--eval-every", "10", "--no-progress", "--out", str(tmp_path)]) == 0
+
+    def no_training(self):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(Trainer, "fit", no_training)
+    rows = bench.run_grid(["fixmatch"], ["consistent"], [0], config=TrainConfig(steps=10, eval_every=10),
+                          out=tmp_path, progress=False)
+    assert rows[0]["method"] == "fixmatch"

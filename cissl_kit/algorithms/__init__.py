@@ -6,20 +6,39 @@ import dataclasses
 from typing import Any
 
 from .._checks import check_choice
-from .base import Algorithm, Batch, StepContext, StepOutput, forward_split, hparam
+from .alternate import (
+    AlternateRun,
+    AlternateSampling,
+    ClassifierTraining,
+    Decoupling,
+    EmbeddingTraining,
+    PseudoLabelDecoupling,
+    PseudoLabelLDAM,
+    TemporalConsistency,
+)
+from .base import Algorithm, Batch, Recipe, StepContext, StepOutput, forward_split, hparam
 from .fixmatch import FixMatch
 from .layermatch import LayerMatch
+from .ldam import LDAMDRW, CosineHeadNet, ldam_margins
 from .pseudo_label import PseudoLabel
 from .semi import BalancedHeadNet, SeMi
 from .supervised import Supervised
 
-ALGORITHMS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (Supervised, PseudoLabel, FixMatch, SeMi, LayerMatch)}
+# single-run methods, each trained by the engine's Trainer
+ALGORITHMS: dict[str, type[Algorithm]] = {
+    cls.name: cls for cls in (Supervised, PseudoLabel, FixMatch, SeMi, LayerMatch, LDAMDRW)
+}
+# multi-stage methods, each a sequence of Trainer runs
+RECIPES: dict[str, type[Recipe]] = {
+    cls.name: cls for cls in (Decoupling, AlternateSampling, PseudoLabelDecoupling, PseudoLabelLDAM)
+}
+METHODS: dict[str, type[Algorithm] | type[Recipe]] = {**ALGORITHMS, **RECIPES}
 
 
-def build_algorithm(name: str, **hparams: Any) -> Algorithm:
-    """Build a registered algorithm by name with the given hyper-parameters."""
-    check_choice("method", name, tuple(ALGORITHMS))
-    cls = ALGORITHMS[name]
+def build_algorithm(name: str, **hparams: Any) -> Algorithm | Recipe:
+    """Build a registered method (an algorithm or a multi-stage recipe) by name."""
+    check_choice("method", name, tuple(METHODS))
+    cls = METHODS[name]
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(hparams) - known)
     if unknown:
@@ -27,5 +46,8 @@ def build_algorithm(name: str, **hparams: Any) -> Algorithm:
     return cls(**hparams)
 
 
-__all__ = ["ALGORITHMS", "Algorithm", "BalancedHeadNet", "Batch", "FixMatch", "LayerMatch", "PseudoLabel", "SeMi", "StepContext",
+__all__ = ["METHODS", "RECIPES", "AlternateRun", "AlternateSampling", "ClassifierTraining", "CosineHeadNet",
+           "Decoupling", "EmbeddingTraining", "LDAMDRW", "PseudoLabelDecoupling", "PseudoLabelLDAM", "Recipe",
+           "TemporalConsistency", "ldam_margins",
+           "ALGORITHMS", "Algorithm", "BalancedHeadNet", "Batch", "FixMatch", "LayerMatch", "PseudoLabel", "SeMi", "StepContext",
            "StepOutput", "Supervised", "build_algorithm", "forward_split", "hparam"]

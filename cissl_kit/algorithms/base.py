@@ -32,6 +32,21 @@ def hparam(
     return field(default=default, metadata=dict(help=help, low=low, high=high, choices=choices, low_open=low_open))
 
 
+def check_hparams(obj: Any) -> None:
+    """Check every :func:`hparam` field of a dataclass against its type and range or choices."""
+    for f in dataclasses.fields(obj):
+        meta, value = f.metadata, getattr(obj, f.name)
+        if meta.get("choices"):
+            check_choice(f.name, value, meta["choices"])
+        elif isinstance(f.default, bool):
+            if not isinstance(value, bool):
+                raise TypeError(f"{f.name} must be True or False, got {value!r}")
+        elif isinstance(f.default, int):
+            check_int(f.name, value, _int_or_none(meta.get("low")), _int_or_none(meta.get("high")))
+        elif isinstance(f.default, float):
+            check_float(f.name, value, meta.get("low"), meta.get("high"), min_inclusive=not meta.get("low_open"))
+
+
 @dataclass
 class Batch:
     """One training batch, already augmented and on the device.
@@ -92,17 +107,7 @@ class Algorithm:
     unlabeled_views: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            meta, value = f.metadata, getattr(self, f.name)
-            if meta.get("choices"):
-                check_choice(f.name, value, meta["choices"])
-            elif isinstance(f.default, bool):
-                if not isinstance(value, bool):
-                    raise TypeError(f"{f.name} must be True or False, got {value!r}")
-            elif isinstance(f.default, int):
-                check_int(f.name, value, _int_or_none(meta.get("low")), _int_or_none(meta.get("high")))
-            elif isinstance(f.default, float):
-                check_float(f.name, value, meta.get("low"), meta.get("high"), min_inclusive=not meta.get("low_open"))
+        check_hparams(self)
 
     # -- hooks -----------------------------------------------------------------------------
     @property
@@ -134,6 +139,25 @@ class Algorithm:
     def load_state_dict(self, state: dict) -> None:
         if state:
             raise ValueError(f"{self.name} keeps no state, but the checkpoint has {sorted(state)}")
+
+    def hparams(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Recipe:
+    """A method made of several engine runs (stages), such as decoupled training or Alternate
+    Sampling. Subclasses are dataclasses whose fields are their hyper-parameters and implement
+    :meth:`fit`, which returns a :class:`~cissl_kit.engine.TrainResult` with one history row per stage.
+    """
+
+    name: ClassVar[str] = "recipe"
+
+    def __post_init__(self) -> None:
+        check_hparams(self)
+
+    def fit(self, data: Any, config: Any = None, model: nn.Module | None = None) -> Any:
+        raise NotImplementedError
 
     def hparams(self) -> dict:
         return dataclasses.asdict(self)

@@ -24,26 +24,16 @@ from ..losses import (
     semantic_labels,
 )
 from ..memory_bank import BANK_POLICIES, BalancedMemoryBank
+from ..models.base import ModelWrapper
 from .base import Algorithm, Batch, StepContext, StepOutput, hparam
 
 
-class BalancedHeadNet(nn.Module):
+class BalancedHeadNet(ModelWrapper):
     """A backbone (``features`` + ``head``) with a second linear head for balanced predictions."""
 
     def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
+        super().__init__(model)
         self.balanced_head = nn.Linear(model.head.in_features, model.head.out_features)
-
-    @property
-    def head(self) -> nn.Linear:
-        return self.model.head
-
-    def features(self, x: Tensor) -> Tensor:
-        return self.model.features(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.model(x)
 
     def layer_groups(self) -> "OrderedDict[str, nn.Module]":
         return OrderedDict(**self.model.layer_groups(), balanced_head=self.balanced_head)

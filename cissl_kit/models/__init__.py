@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._checks import check_choice, check_int
-from .base import FeatureClassifier, check_model
+from .base import FeatureClassifier, ModelWrapper, check_model
 from .resnet import ResNet18
 from .small_cnn import MLP, SmallCNN
 from .wrn import WideResNet
@@ -36,5 +36,5 @@ def default_model(input_shape: tuple[int, ...]) -> str:
     return "small_cnn" if max(input_shape[1:]) <= 16 else "wrn28_2"
 
 
-__all__ = ["MODELS", "FeatureClassifier", "MLP", "ResNet18", "SmallCNN", "WideResNet", "build_model",
+__all__ = ["MODELS", "FeatureClassifier", "ModelWrapper", "MLP", "ResNet18", "SmallCNN", "WideResNet", "build_model",
            "check_model", "default_model"]

@@ -35,6 +35,28 @@ class FeatureClassifier(nn.Module):
         raise NotImplementedError
 
 
+class ModelWrapper(nn.Module):
+    """Wraps a backbone and passes ``features``, ``head`` and ``layer_groups`` through; methods
+    that change the classifier (a second head, cosine scores) subclass it."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    @property
+    def head(self) -> nn.Linear:
+        return self.model.head
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.model.features(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    def layer_groups(self) -> "OrderedDict[str, nn.Module]":
+        return self.model.layer_groups()
+
+
 def check_model(model: nn.Module) -> None:
     """Raise a clear error unless ``model`` has ``features(x)`` and a linear ``head``."""
     if not callable(getattr(model, "features", None)):

@@ -2,6 +2,7 @@
 
 from .plots import (
     plot_class_counts,
+    plot_alternate_progress,
     plot_class_examples,
     plot_confusion,
     plot_memory_bank,
@@ -12,4 +13,4 @@ from .plots import (
     show_images,
 )
 
-__all__ = ["plot_class_counts", "plot_class_examples", "plot_confusion", "plot_memory_bank", "plot_history", "plot_per_class", "plot_profiles", "plot_tilt_demo", "show_images"]
+__all__ = ["plot_alternate_progress", "plot_class_counts", "plot_class_examples", "plot_confusion", "plot_memory_bank", "plot_history", "plot_per_class", "plot_profiles", "plot_tilt_demo", "show_images"]

@@ -85,8 +85,9 @@ def plot_per_class(
     title: str = "Per-class test accuracy",
     ylabel: str = "accuracy",
     ax: Axes | None = None,
+    ylim: tuple[float, float] | None = (0, 1.02),
 ) -> Axes:
-    """Grouped bars: one bar per method (or quantity) per class, values in [0, 1]."""
+    """Grouped bars: one bar per method (or quantity) per class (``ylim=None`` scales to the values)."""
     ax = _axes(ax, (7, 3.5))
     names = list(values)
     num_classes = len(next(iter(values.values())))
@@ -94,7 +95,9 @@ def plot_per_class(
     for i, name in enumerate(names):
         ax.bar(np.arange(num_classes) + (i - (len(names) - 1) / 2) * width, np.nan_to_num(values[name]), width, label=name)
     _shade_groups(ax, groups)
-    ax.set(xlabel="class (sorted head → tail)", ylabel=ylabel, xticks=range(num_classes), ylim=(0, 1.02))
+    ax.set(xlabel="class (sorted head → tail)", ylabel=ylabel, xticks=range(num_classes))
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.set_title(title, pad=14 if groups else 6)
     _legend_below(ax, len(names))
     return ax
@@ -216,3 +219,30 @@ def plot_tilt_demo(demo, ax: Axes | None = None, title: str | None = None) -> Ax
            title=title or "Head (blue, left) and tail (red, right) with a sparse bridge")
     ax.legend(frameon=True, fontsize=8, loc="lower left")
     return ax
+
+
+def plot_alternate_progress(records: Sequence[Mapping], axes: Sequence[Axes] | None = None):
+    """Alternate Sampling stage by stage: test accuracy of g per group (left) and pseudo-label
+    accuracy on the unlabeled set per group at each label assignment (right). Returns the axes."""
+    if axes is None:
+        axes = plt.subplots(1, 2, figsize=(14, 3.6))[1]
+    left, right = axes
+    x = np.arange(len(records))
+    trained = [i for i, r in enumerate(records) if r["stage"] != "initialize embedding"]  # g exists from cRT on
+    for group in ("accuracy", "many", "medium", "few"):
+        left.plot(trained, [records[i][group] for i in trained], marker="o",
+                  label="overall" if group == "accuracy" else group, color=GROUP_COLOURS.get(group, "black"))
+    left.plot(x, [r["accuracy_random_head"] for r in records], ls="--", color="grey", label="overall, g′")
+    labels = [f"L{r['loop']}·{r['stage'].split()[-1]}" if r["loop"] else r["stage"].split()[-1] for r in records]
+    left.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
+    left.set(ylabel="test accuracy of g", title="After each stage", ylim=(0, 1.02))
+    left.legend(frameon=False, fontsize=8)
+    assigned = [r for r in records if r["stage"] == "assign labels"]
+    loops = [r["loop"] for r in assigned]
+    for group in ("pl_accuracy", "pl_accuracy_many", "pl_accuracy_medium", "pl_accuracy_few"):
+        name = group.replace("pl_accuracy_", "") if group != "pl_accuracy" else "overall"
+        right.plot(loops, [r[group] for r in assigned], marker="o", label=name, color=GROUP_COLOURS.get(name, "black"))
+    right.set(xlabel="loop", ylabel="pseudo-label accuracy", title="Pseudo-labels of the unlabeled set (Stage 1)",
+              ylim=(0, 1.02), xticks=loops or [1])
+    right.legend(frameon=False, fontsize=8)
+    return axes

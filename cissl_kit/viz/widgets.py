@@ -140,3 +140,40 @@ def tilt_explorer(noise_rate: float = 0.5, threshold: float = 0.7, seed: int = 0
     caption = w.HTML("<b>Wrong-label rate</b>: the share of the bridge's upper tail points whose pseudo-label "
                      "goes to the head class; <b>τ</b>: the confidence a pseudo-label needs to be used.")
     return w.VBox([caption, w.HBox(list(controls.values())), out]), draw
+
+
+def alternate_stepper(run):
+    """A button that runs the next stage of an :class:`~cissl_kit.algorithms.AlternateRun` and
+    redraws its progress. Returns the panel."""
+    import ipywidgets as w
+
+    from .plots import plot_alternate_progress
+
+    button = w.Button(description="Run the next stage", button_style="primary", icon="play")
+    status = w.HTML()
+    out = w.Output()
+
+    def redraw() -> None:
+        out.clear_output(wait=True)
+        with out:
+            if run.records:
+                plot_alternate_progress(run.records)
+                plt.tight_layout()
+                plt.show()
+        done = len(run.records)
+        status.value = (f"{done} of {run.num_stages} stages done"
+                        + (f"; last: <b>{run.records[-1]['stage']}</b> (loop {run.records[-1]['loop']}), "
+                           f"test accuracy of g {run.records[-1]['accuracy']:.3f}" if done else ""))
+        button.disabled = done >= run.num_stages
+
+    def on_click(_) -> None:
+        button.disabled = True
+        status.value = "running …"
+        run.next_stage()
+        redraw()
+
+    button.on_click(on_click)
+    redraw()
+    caption = w.HTML("<b>Each click runs one stage</b> — label assignment (f + g), embedding training "
+                     "(f + g′ on D ∪ U′) or classifier training (g on D) — and redraws the curves.")
+    return w.VBox([caption, w.HBox([button, status]), out])

@@ -1,0 +1,338 @@
+"""Alternate Sampling (Liu et al., *Semi-supervised Long-tailed Recognition using Alternate
+Sampling*) and the decoupling baselines it is compared with.
+
+The network is a feature embedding f with two linear classifiers: g′ (``head``, trained with
+random sampling together with f) and g (``balanced_head``, trained with class-balanced sampling
+on frozen features). Predictions come from g.
+
+* **Initialisation = Decoupling** (cRT): train f + g′ on the labeled set D with random sampling;
+  re-initialise g and train it with class-balanced sampling on frozen features.
+* **Each of N loops:** (1) pseudo-label all of U with f + g (argmax, no threshold); (2) fine-tune
+  f + g′ on D ∪ U′ with random sampling, loss CE + λ·KL(p^{e−1} ‖ p^e) (Eq. 2–4); (3) fine-tune g
+  on D with class-balanced sampling, f frozen (Eq. 5).
+
+:class:`AlternateRun` exposes the stages one by one, so a notebook can look in between.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from ..data.samplers import SAMPLERS
+from ..metrics import PseudoLabelStats, classification_report
+from ..utils import seed_everything
+from .base import Algorithm, Batch, Recipe, StepContext, StepOutput, hparam
+from .ldam import LDAMDRW
+from .semi import BalancedHeadNet
+
+DATA_CHOICES = ("all", "labeled")
+
+
+class TemporalConsistency:
+    """Each sample's class probabilities from when it was last seen (the previous epoch's, under
+    random sampling), and the KL term of Eq. 3 against the current ones."""
+
+    def __init__(self, num_samples: int, num_classes: int, device: torch.device | str = "cpu") -> None:
+        self.probs = torch.zeros(num_samples, num_classes, device=device)
+        self.seen = torch.zeros(num_samples, dtype=torch.bool, device=device)
+
+    def loss(self, indices: Tensor, logits: Tensor) -> Tensor:
+        """Mean over the batch of KL(p^{e−1} ‖ p^e) for samples seen before (0 for new ones); then remember p^e."""
+        log_p = F.log_softmax(logits.float(), dim=1)
+        previous = self.probs[indices]
+        kl = F.kl_div(log_p, previous, reduction="none").sum(1) * self.seen[indices].float()  # Eq. 3
+        with torch.no_grad():
+            self.probs[indices] = log_p.exp()
+            self.seen[indices] = True
+        return kl.mean()
+
+
+@dataclass
+class EmbeddingTraining(Algorithm):
+    """Train f + g′ (``head``) with cross-entropy plus λ · temporal consistency (Eq. 2–4)."""
+
+    name = "embedding"
+    sampler: str = hparam("random", "sampling of the training set", choices=SAMPLERS)
+    consistency_weight: float = hparam(1.0, "λ of the temporal-consistency loss", low=0.0)
+    memory = None  # a TemporalConsistency shared across stages (set by AlternateRun)
+
+    def training_step(self, net: nn.Module, batch: Batch, ctx: StepContext) -> StepOutput:
+        logits = net(batch.x_lb)
+        loss_ce = F.cross_entropy(logits, batch.y_lb)  # Eq. 2
+        logs = {"loss_s": loss_ce.detach()}
+        loss = loss_ce
+        if self.consistency_weight and self.memory is not None:
+            loss_consist = self.memory.loss(batch.idx_lb, logits)
+            loss = loss + self.consistency_weight * loss_consist  # Eq. 4
+            logs["loss_consistency"] = loss_consist.detach()
+        return StepOutput(loss, logs)
+
+    def trainable_parameters(self, net: nn.Module):
+        return net.model.parameters() if isinstance(net, BalancedHeadNet) else net.parameters()
+
+
+@dataclass
+class ClassifierTraining(Algorithm):
+    """Train g (``balanced_head``) on frozen features: the backbone runs in eval mode without
+    gradients, so every feature parameter and BN statistic stays bit-identical (Eq. 5)."""
+
+    name = "classifier"
+    sampler: str = hparam("balanced", "sampling of the training set", choices=SAMPLERS)
+
+    def training_step(self, net: nn.Module, batch: Batch, ctx: StepContext) -> StepOutput:
+        with torch.no_grad():
+            net.eval()
+            features = net.features(batch.x_lb)
+            net.train()
+        loss = F.cross_entropy(net.balanced_head(features), batch.y_lb)  # Eq. 5
+        return StepOutput(loss, {"loss_s": loss.detach()})
+
+    def predict(self, net: nn.Module, x: Tensor) -> Tensor:
+        return net.balanced_head(net.features(x))
+
+    def trainable_parameters(self, net: nn.Module):
+        return net.balanced_head.parameters()
+
+
+@dataclass
+class Decoupling(Recipe):
+    """Decoupling / cRT (Kang et al., 2020): f + g′ with random sampling, then a fresh g with
+    class-balanced sampling on frozen features. Alternate Sampling's initialisation."""
+
+    name = "decoupling"
+    init_steps: int = hparam(600, "steps of f + g′ on the labeled set (random sampling)", low=1)
+    crt_steps: int = hparam(100, "steps of the re-initialised g (class-balanced, frozen features)", low=1)
+    stage_lr: float = hparam(0.1, "learning rate of every stage (cosine schedule per stage; paper 0.1)", low=0.0, low_open=True)
+
+    def start(self, data, config=None, model: nn.Module | None = None) -> "AlternateRun":
+        """An :class:`AlternateRun` to drive stage by stage."""
+        return AlternateRun(self, data, config, model)
+
+    def fit(self, data, config=None, model: nn.Module | None = None):
+        run = self.start(data, config, model)
+        with tqdm(total=run.num_stages, desc=self.name, disable=not run.config.progress) as bar:
+            while (stage := run.next_stage()) is not None:
+                bar.set_postfix_str(f"{stage} · acc {run.records[-1]['accuracy']:.3f}", refresh=False)
+                bar.update(1)
+        return run.result()
+
+
+@dataclass
+class AlternateSampling(Decoupling):
+    """Decoupled initialisation, then ``loops`` × (label assignment, embedding, classifier).
+
+    ``embedding_sampler`` / ``classifier_sampler``: the paper's R + C default and the R + R, C + R,
+    C + C ablations (Table 3); ``embedding_data`` / ``classifier_data``: where each part is
+    trained (``all`` = D ∪ U′, ``labeled`` = D).
+    """
+
+    name = "alternate"
+    loops: int = hparam(5, "N, the number of alternate loops", low=0)
+    embedding_steps: int = hparam(200, "steps of stage 2 (f + g′) per loop", low=1)
+    classifier_steps: int = hparam(50, "steps of stage 3 (g on frozen f) per loop", low=1)
+    consistency_weight: float = hparam(1.0, "λ of the temporal-consistency loss (Eq. 4)", low=0.0)
+    embedding_sampler: str = hparam("random", "stage 2 sampling (paper: random)", choices=SAMPLERS)
+    classifier_sampler: str = hparam("balanced", "stage 3 sampling (paper: class-balanced)", choices=SAMPLERS)
+    embedding_data: str = hparam("all", "stage 2 data: all = D ∪ U′, labeled = D", choices=DATA_CHOICES)
+    classifier_data: str = hparam("labeled", "stage 3 data: labeled = D, all = D ∪ U′", choices=DATA_CHOICES)
+
+
+@dataclass
+class PseudoLabelDecoupling(AlternateSampling):
+    """Pseudo-Label + Decoupling: one round of label assignment, cross-entropy fine-tuning of
+    f + g′ on D ∪ U′, and class-balanced training of g on D ∪ U′."""
+
+    name = "pseudolabel_decoupling"
+    loops: int = hparam(1, "rounds of pseudo-labelling", low=0)
+    embedding_steps: int = hparam(1000, "steps of f + g′ on D ∪ U′", low=1)
+    classifier_steps: int = hparam(100, "steps of g on D ∪ U′ (class-balanced)", low=1)
+    consistency_weight: float = hparam(0.0, "λ of the temporal-consistency loss (none for Pseudo-Label)", low=0.0)
+    classifier_data: str = hparam("all", "data of g: all = D ∪ U′", choices=DATA_CHOICES)
+
+
+class AlternateRun:
+    """One network trained stage by stage; ``records`` holds one row per finished stage.
+
+    ``next_stage()`` runs the next stage of the recipe (and returns its name, or ``None`` when all
+    are done); ``initialize()``, ``assign_labels()``, ``train_embedding()``,
+    ``train_classifier()`` and ``loop()`` run them by hand.
+    """
+
+    def __init__(self, recipe: Decoupling, data, config=None, model: nn.Module | None = None) -> None:
+        from ..engine import TrainConfig
+        from ..models import build_model, check_model, default_model
+
+        self.recipe, self.data = recipe, data
+        self.config = config or TrainConfig()
+        seed_everything(self.config.seed)
+        if model is None:
+            model = build_model(self.config.model or default_model(data.input_shape), data.num_classes, data.input_shape)
+        check_model(model)
+        self.net = BalancedHeadNet(model).to(data.device)
+        self.memory = TemporalConsistency(data.images.shape[0], data.num_classes, data.device)
+        self.records: list[dict] = []
+        self.pseudo_labels: Tensor | None = None
+        self.pseudo_label_report: dict = {}
+        self.loop_index = 0
+        self.steps_done = 0
+        self.seconds = 0.0
+        self._stages = iter(self._plan())
+        self.num_stages = 2 + 3 * getattr(recipe, "loops", 0)
+
+    # -- the plan ------------------------------------------------------------------------------
+    def _plan(self):
+        """(loop number, stage name, function) for every stage; loop 0 is the initialisation."""
+        yield 0, "initialize embedding", self.train_initial_embedding
+        yield 0, "initialize classifier", lambda: self.train_classifier(reinitialize=True)
+        for loop in range(1, getattr(self.recipe, "loops", 0) + 1):
+            yield loop, "assign labels", self.assign_labels
+            yield loop, "train embedding", self.train_embedding
+            yield loop, "train classifier", self.train_classifier
+
+    def next_stage(self) -> str | None:
+        """Run the next stage; its name (``"loop 2: train embedding"``), or ``None`` when the recipe is done."""
+        stage = next(self._stages, None)
+        if stage is None:
+            return None
+        self.loop_index, name, run = stage
+        start = time.perf_counter()
+        run()
+        self.seconds += time.perf_counter() - start
+        self.records.append({"stage": name, "loop": self.loop_index, "step": self.steps_done, **self._snapshot()})
+        return f"loop {self.loop_index}: {name}" if self.loop_index else name
+
+    def initialize(self) -> None:
+        """Both initialisation stages (Decoupling)."""
+        for _ in range(2):
+            self.next_stage()
+
+    def loop(self) -> None:
+        """One full alternate loop: assign labels, train the embedding, train the classifier."""
+        for _ in range(3):
+            if self.next_stage() is None:
+                raise RuntimeError(f"all {getattr(self.recipe, 'loops', 0)} loops have run")
+
+    # -- the stages ----------------------------------------------------------------------------
+    def _train(self, algorithm: Algorithm, data, steps: int):
+        from ..engine import Trainer
+
+        stage_seed = self.config.seed * 1000 + len(self.records)
+        config = dataclasses.replace(self.config, steps=steps, lr=self.recipe.stage_lr, ema=0.0, eval_every=steps,
+                                     seed=stage_seed, progress=False)
+        result = Trainer(algorithm, data, model=self.net, config=config).fit()
+        self.steps_done += steps
+        return result
+
+    def train_initial_embedding(self):
+        """Initialisation: f + g′ on D with random sampling, cross-entropy."""
+        return self._train(EmbeddingTraining(sampler="random", consistency_weight=0.0), self.data, self.recipe.init_steps)
+
+    def assign_labels(self) -> dict:
+        """Stage 1: pseudo-label every unlabeled image with f + g (argmax); report their accuracy."""
+        pool = self.data.unlabeled_idx
+        previous = self.pseudo_labels
+        self.pseudo_labels = self.predict(self.data.images[pool]).argmax(1)
+        stats = PseudoLabelStats(self.data.num_classes, self.data.device)
+        stats.update(self.data.true_labels[pool], self.pseudo_labels)
+        self.pseudo_label_report = stats.report(self.data.groups)
+        # share of pseudo-labels that differ from the previous assignment (NaN at the first)
+        changed = float("nan") if previous is None else (self.pseudo_labels != previous).float().mean().item()
+        self.pseudo_label_report["changed"] = changed
+        return self.pseudo_label_report
+
+    def _with_pseudo_labels(self, which: str):
+        if which == "labeled" or self.pseudo_labels is None:
+            return self.data
+        return self.data.with_extra_labels(self.data.unlabeled_idx, self.pseudo_labels)
+
+    def train_embedding(self):
+        """Stage 2: f + g′ on D ∪ U′ (or D), random sampling, CE + λ·temporal consistency."""
+        recipe = self.recipe
+        algorithm = EmbeddingTraining(sampler=recipe.embedding_sampler, consistency_weight=recipe.consistency_weight)
+        algorithm.memory = self.memory
+        return self._train(algorithm, self._with_pseudo_labels(recipe.embedding_data), recipe.embedding_steps)
+
+    def train_classifier(self, reinitialize: bool = False):
+        """Stage 3 (or cRT when ``reinitialize``): g on frozen features, class-balanced sampling."""
+        if reinitialize:
+            self.net.balanced_head.reset_parameters()
+            return self._train(ClassifierTraining(sampler="balanced"), self.data, self.recipe.crt_steps)
+        recipe = self.recipe
+        return self._train(ClassifierTraining(sampler=recipe.classifier_sampler),
+                           self._with_pseudo_labels(recipe.classifier_data), recipe.classifier_steps)
+
+    # -- looking ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, images: Tensor, head: str = "balanced") -> Tensor:
+        """Logits of g (``balanced``) or g′ (``random``) for raw images."""
+        self.net.eval()
+        classifier = self.net.balanced_head if head == "balanced" else self.net.head
+        outputs = [classifier(self.net.features(self.data.augmenter.plain(chunk)))
+                   for chunk in images.split(self.config.eval_batch_size)]
+        return torch.cat(outputs).float()
+
+    def evaluate(self, head: str = "balanced") -> dict:
+        """Test metrics of g (or g′)."""
+        predictions = self.predict(self.data.test_images, head).argmax(1)
+        return classification_report(predictions, self.data.test_labels, self.data.num_classes, self.data.groups)
+
+    def _snapshot(self) -> dict:
+        report = self.evaluate()
+        row = {k: v for k, v in report.items() if k not in ("per_class", "confusion")}
+        row["accuracy_random_head"] = self.evaluate("random")["accuracy"]
+        row.update({k: v for k, v in self.pseudo_label_report.items() if not k.endswith("per_class")})
+        return row
+
+    def result(self):
+        from ..engine import TrainResult
+
+        final = {**self.evaluate(), **self.pseudo_label_report, "step": self.steps_done}
+        data = self.data
+        return TrainResult(
+            method=self.recipe.name, hparams=self.recipe.hparams(), config=dataclasses.asdict(self.config),
+            data={**data.settings, "labeled_counts": data.labeled_counts, "unlabeled_counts": data.unlabeled_counts,
+                  "groups": data.groups},
+            history=list(self.records), final=final, seconds=self.seconds, net=self.net, ema_net=self.net,
+        )
+
+
+@dataclass
+class PseudoLabelLDAM(Recipe):
+    """Pseudo-Label + LDAM-DRW (Yang & Xu, 2020): LDAM-DRW on D, pseudo-label all of U with it,
+    then LDAM-DRW fine-tuning on D ∪ U′ (margins and weights from the pseudo-labelled counts)."""
+
+    name = "pseudolabel_ldam"
+    init_steps: int = hparam(1500, "LDAM-DRW steps on the labeled set", low=1)
+    finetune_steps: int = hparam(1000, "LDAM-DRW steps on D ∪ U′", low=1)
+    stage_lr: float = hparam(0.1, "learning rate of both stages", low=0.0, low_open=True)
+    max_margin: float = hparam(0.5, "largest LDAM margin", low=0.0)
+    scale: float = hparam(30.0, "s, the scale of the cosine logits", low=0.0, low_open=True)
+
+    def fit(self, data, config=None, model: nn.Module | None = None):
+        from ..engine import TrainConfig, Trainer
+
+        config = config or TrainConfig()
+        start = time.perf_counter()
+        make = lambda: LDAMDRW(max_margin=self.max_margin, scale=self.scale)  # noqa: E731
+        first = Trainer(make(), data, model, dataclasses.replace(config, steps=self.init_steps, lr=self.stage_lr))
+        first.fit()
+        pool = data.unlabeled_idx
+        pseudo = first.predict(data.images[pool]).argmax(1)
+        stats = PseudoLabelStats(data.num_classes, data.device)
+        stats.update(data.true_labels[pool], pseudo)
+        second = Trainer(make(), data.with_extra_labels(pool, pseudo), first.net,
+                         dataclasses.replace(config, steps=self.finetune_steps, lr=self.stage_lr, seed=config.seed + 1))
+        result = second.fit()
+        history = [{**row, "stage": "LDAM-DRW on D"} for row in first.history]
+        history += [{**row, "step": row["step"] + self.init_steps, "stage": "LDAM-DRW on D ∪ U′"} for row in second.history]
+        final = {**second.evaluate(), **stats.report(data.groups), "step": self.init_steps + self.finetune_steps}
+        return dataclasses.replace(result, method=self.name, hparams=self.hparams(), history=history, final=final,
+                                   data={**result.data, "labeled_counts": data.labeled_counts},
+                                   seconds=time.perf_counter() - start)
