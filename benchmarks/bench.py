@@ -1,6 +1,7 @@
 """Speed report, measured in one run on one batch: steps per second, each method's step time as a
-ratio to FixMatch's and to a bare forward + backward, the data pipeline's share of a step, and
-the share of SeMi's memory bank + certainty enhancement.
+ratio to FixMatch's and to a bare forward + backward (Alternate Sampling: its two training
+stages), the data pipeline's share of a step, the share of SeMi's memory bank + certainty
+enhancement, and evaluation throughput.
 
     python benchmarks/bench.py [--repeats 7] [--steps 20] [--threads 2] [--device auto]
 
@@ -20,9 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from cissl_kit import TrainConfig, Trainer, make_ssl_data
-from cissl_kit.algorithms import ALGORITHMS
+from cissl_kit.algorithms import ALGORITHMS, BalancedHeadNet, ClassifierTraining, EmbeddingTraining, TemporalConsistency
 from cissl_kit.analysis import layer_gradient_report
 from cissl_kit.losses import certainty_enhanced_labels, semantic_labels
+from cissl_kit.models import build_model, default_model
 
 
 def _sync(device: torch.device) -> None:
@@ -54,6 +56,12 @@ def main() -> None:
     config = TrainConfig(progress=False, steps=10_000)
     device = data.device
     trainers = {name: Trainer(name, data, config=config) for name in ALGORITHMS}
+    # Alternate Sampling's stages 2 and 3 on the labeled part of the same batch
+    embedding = EmbeddingTraining()
+    embedding.memory = TemporalConsistency(data.images.shape[0], data.num_classes, device)
+    stage_net = BalancedHeadNet(build_model(default_model(data.input_shape), data.num_classes, data.input_shape))
+    trainers["alternate: embedding stage"] = Trainer(embedding, data, stage_net, config)
+    trainers["alternate: classifier stage"] = Trainer(ClassifierTraining(), data, stage_net, config)
     fixmatch = trainers["fixmatch"]
     batch = fixmatch.next_batch()  # every method steps on this same batch
     net = fixmatch.net
@@ -80,6 +88,7 @@ def main() -> None:
     jobs["data pipeline (sample + weak + strong)"] = fixmatch.next_batch
     jobs["bare forward + backward"] = bare_forward_backward
     jobs["SeMi bank update + certainty enhancement"] = semi_bank_and_plce
+    jobs["evaluation (EMA model, whole test set)"] = fixmatch.evaluate
     jobs["layer-gradient report (tracker, once)"] = lambda: layer_gradient_report(
         net, batch.x_lb, batch.y_lb, batch.x_ulb_w, batch.x_ulb_s, batch.y_ulb)
     for job in jobs.values():  # warm-up
@@ -104,7 +113,9 @@ def main() -> None:
     layermatch_ratio = t["step layermatch"] / fix
     tracker = t["layer-gradient report (tracker, once)"] / (args.track_every * fix)
     verdict = lambda ok: "met" if ok else "NOT met"  # noqa: E731
-    print(f"\nFixMatch: {1 / fix:.1f} steps/s")
+    num_test = data.test_images.shape[0]
+    print(f"\nFixMatch: {1 / fix:.1f} steps/s; evaluation: {num_test / t['evaluation (EMA model, whole test set)']:.0f} "
+          f"test images/s ({num_test} images)")
     print(f"pipeline / FixMatch step            = {pipeline:.3f}  (target <= 0.10: {verdict(pipeline <= 0.10)})")
     print(f"SeMi step / FixMatch step           = {semi_ratio:.2f}   (target <= 1.25: {verdict(semi_ratio <= 1.25)})")
     print(f"SeMi bank + certainty / SeMi step   = {bank_share:.3f}  (target <= 0.10: {verdict(bank_share <= 0.10)})")

@@ -22,6 +22,8 @@ from .data import make_ssl_data
 from .engine import TrainConfig, train
 
 METRICS = ("accuracy", "many", "medium", "few", "pl_accuracy")
+# the default grid: the baselines and one method of each paper
+BENCHMARK_METHODS = ("supervised", "fixmatch", "semi", "layermatch", "alternate")
 
 
 def _slug(text: str) -> str:
@@ -29,8 +31,8 @@ def _slug(text: str) -> str:
 
 
 def run_grid(
-    methods: Sequence[str] | Mapping[str, Callable[[], Algorithm | Recipe]],
-    profiles: Sequence[str] = ("consistent", "reversed"),
+    methods: Sequence[str] | Mapping[str, Callable[[], Algorithm | Recipe]] = BENCHMARK_METHODS,
+    profiles: Sequence[str] = ("consistent", "uniform", "reversed"),
     seeds: Sequence[int] = (0, 1, 2),
     dataset: str = "digits",
     config: TrainConfig | None = None,
@@ -66,7 +68,8 @@ def run_grid(
         data = make_ssl_data(dataset, unlabeled_profile=profile, seed=seed, device=device, **data_kwargs)
         result = train(algorithm, data, config=dataclasses.replace(config, seed=seed, progress=False))
         row = {"label": label, "profile": profile, "seed": seed, **result.summary(),
-               "per_class": result.final["per_class"]}
+               "per_class": result.final["per_class"], "confusion": result.final["confusion"],
+               "groups": data.groups}
         row["method"] = label
         if path is not None:
             path.write_text(json.dumps({"settings": settings, "row": row}, indent=1))
@@ -74,8 +77,9 @@ def run_grid(
     return rows
 
 
-# settings that do not change a run's results, left out when deciding whether a saved run matches
-_NOT_RESULTS = {"root", "download", "progress", "log_every", "eval_batch_size"}
+# settings that do not change a run's results (or only within floating-point noise), left out when
+# deciding whether a saved run matches
+_NOT_RESULTS = {"root", "download", "progress", "log_every", "eval_batch_size", "channels_last", "compile"}
 
 
 def _settings(algorithm: Algorithm, dataset: str, profile: str, seed: int, data_kwargs: dict,
@@ -105,12 +109,73 @@ def summarize(rows: Sequence[dict], metrics: Sequence[str] = METRICS) -> list[di
     return summary
 
 
+def per_class_means(rows: Sequence[dict]) -> dict[str, dict[str, list[float]]]:
+    """Mean per-class test accuracy (fractions): ``{profile: {method: [acc of class 0, …]}}``."""
+    groups: dict[str, dict[str, list[list[float]]]] = {}
+    for row in rows:
+        groups.setdefault(row["profile"], {}).setdefault(row["label"], []).append(row["per_class"])
+    return {profile: {label: [statistics.mean(v) for v in zip(*runs)] for label, runs in methods.items()}
+            for profile, methods in groups.items()}
+
+
+def load_benchmark(path: str | Path) -> list[dict]:
+    """The rows a benchmark wrote: ``path`` is its ``results.json`` or the folder holding it."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no benchmark results at {path}; run `cissl-kit benchmark --out <folder>` first")
+    rows = json.loads(path.read_text())
+    needed = {"label", "profile", "seed", "per_class", *METRICS}
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) and needed <= set(r) for r in rows):
+        raise ValueError(f"{path} is not a benchmark results file (a list of runs with {', '.join(sorted(needed))})")
+    return rows
+
+
+REFERENCE_RESULTS = Path(__file__).parent / "reference_results" / "digits_lt.json"
+
+
+def reference_results() -> list[dict]:
+    """The default benchmark on digits-LT with seeds 0, 1, 2, as shipped with the kit (made by
+    ``cissl-kit benchmark --seeds 0,1,2`` on a 2-core CPU; ``run_grid()`` with its defaults remakes it)."""
+    return load_benchmark(REFERENCE_RESULTS)
+
+
+def write_figures(rows: Sequence[dict], folder: str | Path) -> list[Path]:
+    """``summary.png`` (mean ± std per setting) and ``per_class.png`` (one panel per setting) in ``folder``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .viz import plot_benchmark, plot_per_class
+
+    folder = Path(folder)
+    paths = [folder / "summary.png", folder / "per_class.png"]
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4))
+    plot_benchmark(rows, "accuracy", ax=axes[0], legend=None)
+    plot_benchmark(rows, "few", ax=axes[1], legend="right")
+    fig.tight_layout()
+    fig.savefig(paths[0], dpi=110)
+    plt.close(fig)
+    means = per_class_means(rows)
+    fig, axes = plt.subplots(len(means), 1, figsize=(10, 3.6 * len(means)), squeeze=False)
+    for ax, (profile, values) in zip(axes[:, 0], means.items()):
+        groups = next(r.get("groups") for r in rows if r["profile"] == profile)
+        plot_per_class(values, groups, title=f"Per-class test accuracy · {profile} unlabeled data", ax=ax)
+    fig.tight_layout()
+    fig.savefig(paths[1], dpi=110)
+    plt.close(fig)
+    return paths
+
+
 def summary_table(rows: Sequence[dict], metrics: Sequence[str] = METRICS) -> str:
-    """A markdown table of mean ± std (percent) per profile and method."""
+    """A markdown table of mean ± std (percent) per profile and method (the mean alone for one run)."""
     names = {"accuracy": "overall", "pl_accuracy": "PL acc"}
     header = "| profile | method | runs | " + " | ".join(names.get(m, m) for m in metrics) + " |"
     lines = [header, "|" + "---|" * (3 + len(metrics))]
     for entry in summarize(rows, metrics):
-        cells = ["–" if math.isnan(entry[m]) else f"{entry[m]:.1f} ± {entry[f'{m}_std']:.1f}" for m in metrics]
+        spread = (lambda m: f" ± {entry[f'{m}_std']:.1f}") if entry["runs"] > 1 else (lambda m: "")
+        cells = ["–" if math.isnan(entry[m]) else f"{entry[m]:.1f}{spread(m)}" for m in metrics]
         lines.append(f"| {entry['profile']} | {entry['method']} | {entry['runs']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .algorithms import METHODS
-from .benchmark import run_grid, summarize, summary_table
+from .benchmark import BENCHMARK_METHODS, run_grid, summarize, summary_table, write_figures
 from .data import DATASETS, PROFILES, UNLABELED_PROFILES, make_ssl_data
 from .engine import SCHEDULES, TrainConfig, TrainResult, results_table, train
 from .models import MODELS
@@ -38,6 +38,8 @@ LOOP_HELP = {
     "seed": "seed of the model, sampling and augmentation",
     "model": f"backbone: {', '.join(MODELS)}; default small_cnn for small images, wrn28_2 above",
     "amp": "mixed precision on CUDA",
+    "channels_last": "channels-last memory format on CUDA",
+    "compile": "torch.compile the training step",
     "progress": "progress bar",
 }
 
@@ -64,11 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--name", default=None, help="run folder name (default: time-dataset-methods)")
 
     bench = sub.add_parser("benchmark", help="methods × unlabeled profiles × seeds, with a mean ± std table")
-    bench.add_argument("--method", default="supervised,fixmatch,semi",
-                       help=f"methods separated by commas; from {', '.join(METHODS)}")
-    bench.add_argument("--profiles", default="consistent,reversed",
-                       help=f"unlabeled profiles separated by commas; from {', '.join(UNLABELED_PROFILES)}")
-    bench.add_argument("--seeds", default="0,1,2", help="seeds separated by commas (each sets split and training)")
+    bench.add_argument("--method", default=",".join(BENCHMARK_METHODS),
+                       help=f"methods separated by commas; from {', '.join(METHODS)} (default {','.join(BENCHMARK_METHODS)})")
+    bench.add_argument("--profiles", default="consistent,uniform,reversed",
+                       help=f"unlabeled profiles separated by commas; from {', '.join(UNLABELED_PROFILES)} "
+                            "(default consistent,uniform,reversed)")
+    bench.add_argument("--seeds", default="0", help="seeds separated by commas, each sets split and training "
+                                                   "(default 0; use 0,1,2 for a mean ± std)")
     _add_data_flags(bench, with_profile=False)
     _add_training_flags(bench, with_seed=False)
     out = bench.add_argument_group("output")
@@ -219,7 +223,8 @@ def run_benchmark(args: argparse.Namespace) -> list[dict]:
     _write_csv(folder / "runs.csv", [{k: v for k, v in r.items() if k != "per_class"} for r in rows])
     _write_csv(folder / "summary.csv", summarize(rows))
     (folder / "summary.md").write_text(table + "\n")
-    print(f"\n{len(rows)} runs in {time.perf_counter() - start:.0f} s; tables in {folder}")
+    write_figures(rows, folder)
+    print(f"\n{len(rows)} runs in {time.perf_counter() - start:.0f} s; tables and figures in {folder}")
     return rows
 
 

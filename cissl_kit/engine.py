@@ -48,6 +48,8 @@ class TrainConfig:
     seed: int = 0
     model: str | None = None  # None: small_cnn up to 16×16 images, wrn28_2 above, mlp for vectors
     amp: bool = True  # only on CUDA
+    channels_last: bool = True  # only on CUDA, for image models
+    compile: bool = False  # torch.compile the algorithm's training step (PyTorch ≥ 2.0)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -119,6 +121,9 @@ class Trainer:
         if model.head.out_features != data.num_classes:
             raise ValueError(f"model.head has {model.head.out_features} outputs but the data has {data.num_classes} classes")
         self.net = self.algorithm.build_network(model).to(self.device)
+        self.channels_last = cfg.channels_last and self.device.type == "cuda" and len(data.input_shape) == 3
+        if self.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
         self.ema_net = copy.deepcopy(self.net).requires_grad_(False)
         self.algorithm.setup(self.net, data)
         self.optimizer = _sgd(self.algorithm.trainable_parameters(self.net), cfg)
@@ -126,6 +131,7 @@ class Trainer:
         self.use_amp = cfg.amp and self.device.type == "cuda"
         self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+        self._training_step = torch.compile(self.algorithm.training_step) if cfg.compile else self.algorithm.training_step
         self.generator = make_generator(cfg.seed, self.device)
         self.labeled_sampler = make_sampler(
             self.algorithm.labeled_sampler, data.labeled_idx, cfg.batch_size,
@@ -184,7 +190,7 @@ class Trainer:
         batch = self.next_batch() if batch is None else batch
         ctx = StepContext(self.step, self.config.steps, self.data.num_classes, self.class_prior)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-            out = self.algorithm.training_step(self.net, batch, ctx)
+            out = self._training_step(self.net, batch, ctx)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(out.loss).backward()
         self.scaler.step(self.optimizer)
@@ -199,16 +205,21 @@ class Trainer:
     def next_batch(self) -> Batch:
         """Sample index batches on the device and build the views the algorithm asks for."""
         data, aug, gen = self.data, self.data.augmenter, self.generator
+        layout = self._layout
         idx_lb = self.labeled_sampler.next()
-        batch = Batch(x_lb=aug.weak(data.images[idx_lb], gen), y_lb=data.targets[idx_lb], idx_lb=idx_lb)
+        batch = Batch(x_lb=layout(aug.weak(data.images[idx_lb], gen)), y_lb=data.targets[idx_lb], idx_lb=idx_lb)
         if self.uses_unlabeled:
             idx = self.unlabeled_sampler.next()
             raw = data.images[idx]
             batch.idx_ulb, batch.y_ulb = idx, data.true_labels[idx]
-            batch.x_ulb_w = aug.weak(raw, gen)
+            batch.x_ulb_w = layout(aug.weak(raw, gen))
             if "strong" in self.algorithm.unlabeled_views:
-                batch.x_ulb_s = aug.strong(raw, gen)
+                batch.x_ulb_s = layout(aug.strong(raw, gen))
         return batch
+
+    def _layout(self, images: Tensor) -> Tensor:
+        """Images in the memory format the network was put in (channels-last on CUDA)."""
+        return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
 
     # -- evaluation --------------------------------------------------------------------------
     @torch.no_grad()
@@ -219,7 +230,7 @@ class Trainer:
         outputs = []
         for chunk in images.split(self.config.eval_batch_size):
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-                outputs.append(self.algorithm.predict(net, self.data.augmenter.plain(chunk)).float())
+                outputs.append(self.algorithm.predict(net, self._layout(self.data.augmenter.plain(chunk))).float())
         return torch.cat(outputs)
 
     def evaluate(self, use_ema: bool = True) -> dict:

@@ -17,6 +17,8 @@ def test_grid_rows_summary_and_resume(tmp_path, monkeypatch):
     summary = bench.summarize(rows)
     assert [(s["method"], s["runs"]) for s in summary] == [("supervised", 2), ("fixmatch", 2)]
     assert summary[0]["accuracy"] == pytest.approx(50 * (rows[0]["accuracy"] + rows[2]["accuracy"]))
+    assert f"| consistent | supervised | 2 | {summary[0]['accuracy']:.1f} ± {summary[0]['accuracy_std']:.1f} |" \
+        in bench.summary_table(rows)
 
     def no_training(self):
         raise AssertionError("a finished run was trained again")
@@ -34,7 +36,8 @@ def test_grid_takes_labelled_variants(tmp_path):
     rows = bench.run_grid({"SeMi w/o EA": lambda: SeMi(use_alignment=False)}, ["reversed"], [0], config=TINY,
                           progress=False)
     assert rows[0]["label"] == "SeMi w/o EA" and rows[0]["profile"] == "reversed"
-    assert "SeMi w/o EA" in bench.summary_table(rows)
+    table = bench.summary_table(rows)
+    assert f"| reversed | SeMi w/o EA | 1 | {100 * rows[0]['accuracy']:.1f} |" in table and "±" not in table
 
 
 def test_cli_benchmark(tmp_path, capsys):
@@ -42,7 +45,8 @@ def test_cli_benchmark(tmp_path, capsys):
                  "--steps", "10", "--eval-every", "10", "--threshold", "0.8", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "| consistent | semi | 1 |" in out
-    assert (tmp_path / "summary.md").exists() and (tmp_path / "runs.csv").exists()
+    for name in ("summary.md", "runs.csv", "summary.csv", "results.json", "summary.png", "per_class.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
     cells = sorted(p.name for p in (tmp_path / "cells").glob("*.json"))
     assert cells == ["fixmatch--consistent--seed0.json", "semi--consistent--seed0.json"]
     saved = json.loads((tmp_path / "cells" / cells[1]).read_text())
@@ -63,3 +67,51 @@ def test_cli_and_python_grids_share_finished_runs(tmp_path, monkeypatch):
     rows = bench.run_grid(["fixmatch"], ["consistent"], [0], config=TrainConfig(steps=10, eval_every=10),
                           out=tmp_path, progress=False)
     assert rows[0]["method"] == "fixmatch"
+
+
+def test_rows_carry_what_the_comparison_plots_need(tmp_path):
+    rows = bench.run_grid(["supervised"], ["consistent", "reversed"], [0, 1], config=TINY, progress=False)
+    for row in rows:
+        confusion = row["confusion"]
+        assert len(confusion) == 10 and sum(map(sum, confusion)) == 500  # the balanced test set
+        assert [c[k] / sum(c) for k, c in enumerate(confusion)] == pytest.approx(row["per_class"])
+        assert set(row["groups"]) == {"many", "medium", "few"}
+    means = bench.per_class_means(rows)
+    assert list(means) == ["consistent", "reversed"]
+    by_seed = [r["per_class"] for r in rows if r["profile"] == "reversed"]
+    assert means["reversed"]["supervised"] == pytest.approx([(a + b) / 2 for a, b in zip(*by_seed)])
+    (tmp_path / "results.json").write_text(json.dumps(rows))
+    assert bench.load_benchmark(tmp_path) == json.loads(json.dumps(rows))
+    paths = bench.write_figures(rows, tmp_path)
+    assert [p.name for p in paths] == ["summary.png", "per_class.png"] and all(p.stat().st_size > 0 for p in paths)
+
+    import matplotlib.pyplot as plt
+
+    from cissl_kit.viz.widgets import benchmark_explorer
+
+    panel, draw = benchmark_explorer(rows)
+    draw("consistent", "confusion: supervised")
+    assert plt.gca().get_title().startswith(f"supervised, consistent, seed 0: {100 * rows[0]['accuracy']:.1f}")
+    draw("reversed", "per-class accuracy")
+    assert len(plt.gca().patches) >= 10  # one bar per class
+    plt.close("all")
+
+
+def test_load_benchmark_explains_a_missing_or_foreign_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="cissl-kit benchmark"):
+        bench.load_benchmark(tmp_path)
+    (tmp_path / "results.json").write_text(json.dumps([{"method": "fixmatch"}]))
+    with pytest.raises(ValueError, match="not a benchmark results file"):
+        bench.load_benchmark(tmp_path / "results.json")
+
+
+def test_shipped_reference_results_are_reproducible():
+    """The digits-LT grid shipped with the kit is what run_grid's defaults produce (one cell re-run)."""
+    rows = bench.reference_results()
+    assert {(r["label"], r["profile"], r["seed"]) for r in rows} == {
+        (m, p, s) for m in bench.BENCHMARK_METHODS for p in ("consistent", "uniform", "reversed") for s in (0, 1, 2)}
+    stored = next(r for r in rows if (r["label"], r["profile"], r["seed"]) == ("supervised", "reversed", 1))
+    again = bench.run_grid(["supervised"], ["reversed"], [1], progress=False)[0]
+    # bit-identical on this machine's 2 threads; another thread count may move a test image or two
+    assert again["accuracy"] == pytest.approx(stored["accuracy"], abs=0.01)
+    assert again["per_class"] == pytest.approx(stored["per_class"], abs=0.05)

@@ -100,3 +100,21 @@ def test_toy2d_trains_with_an_mlp():
     data = make_ssl_data("toy2d", device="cpu")
     result = train("fixmatch", data, steps=100, **FAST)
     assert result.final["accuracy"] > 0.8
+
+
+def test_compiled_training_step_matches_eager(digits):
+    """``compile=True`` runs the step through torch.compile (Inductor, which needs a C++ compiler on the CPU)."""
+    eager = train("supervised", digits, steps=5, **FAST)
+    compiled = Trainer("supervised", digits, steps=5, compile=True, **FAST)
+    assert compiled._training_step is not compiled.algorithm.training_step
+    result = compiled.fit()
+    for pa, pb in zip(eager.net.parameters(), result.net.parameters()):
+        torch.testing.assert_close(pa, pb, rtol=1e-4, atol=1e-5)
+
+
+def test_channels_last_only_on_cuda(digits):
+    trainer = Trainer("fixmatch", digits, steps=5, **FAST)
+    assert trainer.config.channels_last and not trainer.channels_last  # the CPU keeps the default layout
+    images = torch.zeros(2, 1, 8, 8)
+    trainer.channels_last = True
+    assert trainer._layout(images).is_contiguous(memory_format=torch.channels_last)

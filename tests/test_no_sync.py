@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from cissl_kit import Trainer
-from cissl_kit.algorithms import ALGORITHMS
+from cissl_kit.algorithms import ALGORITHMS, BalancedHeadNet, ClassifierTraining, EmbeddingTraining, TemporalConsistency
+from cissl_kit.models import build_model
 
 SYNCING = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__")
 
@@ -28,14 +29,38 @@ def no_host_sync(monkeypatch):
         yield
 
 
-@pytest.mark.parametrize("method", sorted(ALGORITHMS))
+def _stage(name, data):
+    """Alternate Sampling's embedding and classifier stages, on a two-headed network."""
+    net = BalancedHeadNet(build_model("small_cnn", data.num_classes, data.input_shape))
+    algorithm = EmbeddingTraining() if name == "embedding" else ClassifierTraining()
+    if name == "embedding":
+        algorithm.memory = TemporalConsistency(data.images.shape[0], data.num_classes)
+    return algorithm, net
+
+
+@pytest.mark.parametrize("method", sorted(ALGORITHMS) + ["embedding", "classifier"])
 def test_training_steps_do_not_synchronise(method, digits, monkeypatch):
-    trainer = Trainer(method, digits, steps=200, progress=False, log_every=1000, eval_every=1000)
+    algorithm, net = _stage(method, digits) if method in ("embedding", "classifier") else (method, None)
+    trainer = Trainer(algorithm, digits, net, steps=200, progress=False, log_every=1000, eval_every=1000)
     trainer.train_step()  # first step outside: lazy initialisation may inspect tensors
     with no_host_sync(monkeypatch):
         for _ in range(60):  # past SeMi's warm-up (20 steps) and a bank decay (every 50)
             trainer.train_step()
     assert trainer.step == 61
+
+
+@pytest.mark.parametrize("method", ["fixmatch", "semi"])
+def test_fit_pulls_to_the_host_only_at_log_and_evaluation_steps(method, digits, monkeypatch):
+    trainer = Trainer(method, digits, steps=40, log_every=10, eval_every=20, progress=False)
+    trainer.train_step()  # lazy initialisation outside
+    pulled_at = set()
+    for name in SYNCING:
+        def spy(self, *args, _original=getattr(torch.Tensor, name), **kwargs):
+            pulled_at.add(trainer.step)
+            return _original(self, *args, **kwargs)
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    trainer.fit()
+    assert pulled_at and pulled_at <= {10, 20, 30, 40}
 
 
 def test_the_guard_catches_a_sync(monkeypatch):

@@ -119,6 +119,55 @@ def plot_history(
     return ax
 
 
+def plot_benchmark(rows: Sequence[Mapping], metric: str = "accuracy", ax: Axes | None = None,
+                   title: str | None = None, legend: str | None = "below") -> Axes:
+    """Grouped bars of a benchmark's mean ``metric`` (percent) per setting and method, ± one std over
+    seeds; ``legend``: ``"below"``, ``"right"`` or ``None``."""
+    from ..benchmark import summarize
+
+    ax = _axes(ax, (7, 3.5))
+    summary = summarize(rows, (metric,))
+    profiles = list(dict.fromkeys(e["profile"] for e in summary))
+    methods = list(dict.fromkeys(e["method"] for e in summary))
+    width = 0.8 / len(methods)
+    for i, method in enumerate(methods):
+        entries = {e["profile"]: e for e in summary if e["method"] == method}
+        x = np.arange(len(profiles)) + (i - (len(methods) - 1) / 2) * width
+        means = [entries[p][metric] if p in entries else np.nan for p in profiles]
+        stds = [entries[p][f"{metric}_std"] if p in entries else 0 for p in profiles]
+        runs = max(e["runs"] for e in entries.values())
+        ax.bar(x, np.nan_to_num(means), width, yerr=stds if runs > 1 else None, capsize=2, label=method)
+    runs = max(e["runs"] for e in summary)
+    name = {"accuracy": "overall accuracy", "pl_accuracy": "pseudo-label accuracy",
+            "few": "few-shot accuracy"}.get(metric, f"{metric} accuracy")
+    seeds = f"mean ± std over {runs} seeds" if runs > 1 else "one seed"
+    ax.set(xticks=range(len(profiles)), xticklabels=profiles, xlabel="unlabeled data", ylabel=f"{name} (%)",
+           title=title or f"{name[0].upper() + name[1:]}, {seeds}")
+    low = np.nanmin([e[metric] for e in summary])
+    ax.set_ylim(max(0, low - 15), 100)
+    if legend == "below":
+        _legend_below(ax, len(methods))
+    elif legend == "right":
+        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return ax
+
+
+def plot_embedding(points: np.ndarray, labels: Sequence[int], groups: Mapping[str, Sequence[int]] | None = None,
+                   title: str = "t-SNE of the test embeddings", ax: Axes | None = None) -> Axes:
+    """A 2-D embedding (e.g. t-SNE) coloured by true class, with each class's number at its centre."""
+    ax = _axes(ax, (4.5, 4.5))
+    points, labels = np.asarray(points), np.asarray(labels)
+    colours = plt.get_cmap("tab10" if labels.max() < 10 else "tab20")
+    few = set(groups.get("few", ())) if groups else set()
+    for k in np.unique(labels):
+        xy = points[labels == k]
+        ax.scatter(xy[:, 0], xy[:, 1], s=6, color=colours(k % colours.N), alpha=0.7)
+        ax.text(*np.median(xy, 0), str(k), fontsize=11, weight="bold" if k in few else "normal", ha="center",
+                va="center", bbox=dict(boxstyle="circle,pad=0.15", fc="white", ec=colours(k % colours.N), alpha=0.85))
+    ax.set(title=title, xticks=[], yticks=[])
+    return ax
+
+
 def plot_confusion(confusion: Sequence[Sequence[int]], title: str = "Confusion matrix", ax: Axes | None = None,
                    class_names: Sequence[str] | None = None) -> Axes:
     """Row-normalised confusion matrix (rows: true class)."""

@@ -130,11 +130,13 @@ def tilt_explorer(noise_rate: float = 0.5, threshold: float = 0.7, seed: int = 0
             print(f"{name:<20} tilt {demo.tilt_degrees(name):+6.1f}°   accuracy: both classes "
                   f"{100 * demo.accuracy[name]:5.1f}%, bridge {100 * demo.bridge_accuracy[name]:5.1f}%")
 
-    style = {"description_width": "190px"}
+    style = {"description_width": "170px"}
+    layout = w.Layout(width="440px")
     controls = dict(
         noise_rate=w.FloatSlider(noise_rate, min=0.0, max=1.0, step=0.05, description="wrong-label rate (bridge)",
-                                 style=style),
-        threshold=w.FloatSlider(threshold, min=0.5, max=0.99, step=0.01, description="threshold τ", style=style),
+                                 style=style, layout=layout),
+        threshold=w.FloatSlider(threshold, min=0.5, max=0.99, step=0.01, description="threshold τ", style=style,
+                                layout=layout),
     )
     out = w.interactive_output(draw, controls)
     caption = w.HTML("<b>Wrong-label rate</b>: the share of the bridge's upper tail points whose pseudo-label "
@@ -177,3 +179,40 @@ def alternate_stepper(run):
     caption = w.HTML("<b>Each click runs one stage</b> — label assignment (f + g), embedding training "
                      "(f + g′ on D ∪ U′) or classifier training (g on D) — and redraws the curves.")
     return w.VBox([caption, w.HBox([button, status]), out])
+
+
+def benchmark_explorer(rows, profile: str | None = None, metric: str = "per-class accuracy"):
+    """Pick a setting and what to look at; redraws per-class accuracy (seed means) or a method's
+    confusion matrix (first seed). ``rows``: a benchmark's results. Returns ``(panel, draw)``."""
+    import ipywidgets as w
+
+    from ..benchmark import per_class_means
+    from .plots import plot_confusion, plot_per_class
+
+    means = per_class_means(rows)
+    profiles = list(means)
+    methods = list(dict.fromkeys(r["label"] for r in rows))
+    views = ["per-class accuracy"] + [f"confusion: {m}" for m in methods]
+    controls = dict(
+        profile=w.ToggleButtons(options=profiles, value=profile or profiles[-1], description="unlabeled data"),
+        view=w.Dropdown(options=views, value=metric, description="show"),
+    )
+
+    def draw(profile, view):
+        if view == "per-class accuracy":
+            groups = next(r["groups"] for r in rows if r["profile"] == profile)
+            fig, ax = plt.subplots(figsize=(9, 3.4))
+            plot_per_class(means[profile], groups, ax=ax,
+                           title=f"Per-class test accuracy, {profile} unlabeled data (mean over seeds)")
+        else:
+            method = view.removeprefix("confusion: ")
+            row = next(r for r in rows if r["profile"] == profile and r["label"] == method)
+            fig, ax = plt.subplots(figsize=(4.2, 4))
+            plot_confusion(row["confusion"], ax=ax,
+                           title=f"{method}, {profile}, seed {row['seed']}: {100 * row['accuracy']:.1f} %")
+        plt.show()
+
+    out = w.interactive_output(draw, controls)
+    caption = w.HTML("<b>Pick the unlabeled setting and what to show</b>: per-class accuracy of every method, "
+                     "or one method's row-normalised confusion matrix (rows: true class).")
+    return w.VBox([caption, w.HBox(list(controls.values())), out]), draw

@@ -1,0 +1,247 @@
+"""The notebooks as a student meets them: JupyterLab in headless Chromium.
+
+For each notebook: open it in JupyterLab, run all cells, check that no cell shows an error, move
+the notebook's main widget (a key press on a slider handle, a click on a button) and check that
+the plot it drives was redrawn. Screenshots go to ``runs/browser-screenshots/`` for humans.
+
+Needs Debian's Chromium (``apt-get install chromium``: ``/usr/bin/chromium``) and the Python
+``playwright`` package (in the ``dev`` extra); never ``playwright install``. JupyterLab runs on
+127.0.0.1 only, without a token, with temporary config / runtime / data folders, on copies of the
+notebooks (so autosave cannot touch the stored outputs), and is stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CHROMIUM = Path(os.environ.get("CISSL_KIT_CHROMIUM", "/usr/bin/chromium"))
+SCREENSHOTS = ROOT / "runs" / "browser-screenshots"
+RUN_TIMEOUT_MS = 15 * 60 * 1000  # one run of cells, on a busy 2-core CPU
+
+# each notebook's main widget: the code that makes it, and how a student moves it. The cells up to
+# the widget's run first, then the widget is moved, then the rest run (notebook 04's stepper has
+# stages left to run only before the cells below it finish the run).
+MAIN_WIDGET = {
+    "01_imbalance_construction": ("split_explorer(", "slider", "N1 (labeled, head)"),
+    "02_entropy_hard_example_weighting": ("hardness_explorer(", "slider", "s (entropy scale)"),
+    "03_layer_gradient_analysis": ("tilt_explorer(", "slider", "wrong-label rate (bridge)"),
+    "04_alternate_sampling": ("alternate_stepper(", "button", "Run the next stage"),
+    "05_benchmark_comparison": ("benchmark_explorer(", "toggle", "consistent"),
+}
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def _requirements_or_skip():
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: install it with `apt-get install chromium` "
+                    "(or set CISSL_KIT_CHROMIUM to a Chromium binary)")
+    return pytest.importorskip("playwright.sync_api", reason="pip install playwright (part of the dev extra)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def jupyter_lab(tmp_path_factory):
+    """JupyterLab on 127.0.0.1 serving copies of the notebooks; yields its base URL."""
+    _requirements_or_skip()
+    tmp = tmp_path_factory.mktemp("jupyterlab")
+    work = tmp / "notebooks"
+    work.mkdir()
+    for notebook in NOTEBOOKS:
+        shutil.copy(notebook, work / notebook.name)
+    # no "official Jupyter news?" toast over the screenshots
+    (tmp / "config" / "labconfig").mkdir(parents=True)
+    (tmp / "config" / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+           "IPYTHONDIR": str(tmp / "ipython"), "JUPYTER_PLATFORM_DIRS": "1"}
+    port = _free_port()
+    log = open(tmp / "jupyterlab.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         "--IdentityProvider.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True", "--allow-root",
+         f"--ServerApp.root_dir={work}", "--LabApp.expose_app_in_browser=True",
+         "--LabApp.news_url=", "--ContentsManager.allow_hidden=False"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/api/status", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    raise RuntimeError(f"JupyterLab exited: {(tmp / 'jupyterlab.log').read_text()[-2000:]}")
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("JupyterLab did not answer within 60 s")
+        yield url
+    finally:
+        if server.poll() is None:
+            os.kill(server.pid, signal.SIGTERM)  # stop the server we started, by its PID
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(server.pid, signal.SIGKILL)
+                server.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(jupyter_lab):
+    sync_api = _requirements_or_skip()
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+# JavaScript run in the page; ``window.jupyterapp`` is exposed by --LabApp.expose_app_in_browser
+OPEN_NOTEBOOK = """async (path) => {
+    const app = window.jupyterapp;
+    const panel = await app.commands.execute('docmanager:open', {path, factory: 'Notebook'});
+    await panel.context.ready;
+    await panel.sessionContext.ready;
+    return true;
+}"""
+RUN_CELLS = """async ([first, last]) => {
+    const app = window.jupyterapp;
+    const notebook = app.shell.currentWidget.content;
+    if (first === 0) await app.commands.execute('notebook:clear-all-cell-outputs');
+    notebook.activeCellIndex = first;
+    notebook.deselectAll();
+    notebook.extendContiguousSelectionTo(last);
+    await app.commands.execute('notebook:run-cell');
+    return true;
+}"""
+CELL_STATE = """() => {
+    const panel = window.jupyterapp.shell.currentWidget;
+    const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+    const cells = panel.content.widgets.map((cell, index) => {
+        const code = cell.model.type === 'code';
+        const outputs = code ? cell.model.outputs.toJSON() : [];
+        return {index, code, source: cell.model.sharedModel.getSource(), count: code ? cell.model.executionCount : 0,
+                errors: outputs.filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue)};
+    });
+    return {status: kernel ? kernel.status : 'none', cells};
+}"""
+SHUT_DOWN_KERNEL = """async () => {
+    const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    if (panel && panel.sessionContext) await panel.sessionContext.shutdown();
+    return true;
+}"""
+WIDGET_IMAGES = """() => Array.from(document.querySelectorAll(
+    '.jp-NotebookPanel:not(.lm-mod-hidden) .jupyter-widgets-output-area img, '
+    + '.jp-NotebookPanel:not(.lm-mod-hidden) .widget-output img')).map(img => img.src)"""
+
+
+def _run_cells(page, first: int, last: int) -> dict:
+    """Run cells ``first..last`` (indices among all cells) and wait until each code cell among them ran."""
+    page.evaluate(RUN_CELLS, [first, last])
+    deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(1000)
+        state = page.evaluate(CELL_STATE)
+        ran = all(c["count"] is not None for c in state["cells"][first:last + 1] if c["code"])
+        if state["status"] == "idle" and ran:
+            return state
+    raise AssertionError(f"cells {first}..{last} did not finish within {RUN_TIMEOUT_MS // 60000} min")
+
+
+def _errors(state: dict) -> list:
+    return [(c["index"], e) for c in state["cells"] for e in c["errors"]]
+
+
+def _redrawn(page, before: list, timeout_ms: int) -> bool:
+    """Wait until the widget's images differ from ``before``."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            f"(before) => {{ const now = ({WIDGET_IMAGES})(); "
+            "return now.length > 0 && JSON.stringify(now) !== JSON.stringify(before); }",
+            arg=before, timeout=timeout_ms)
+        return True
+    except PlaywrightTimeout:
+        return False
+
+
+def _move_main_widget(page, kind: str, label: str) -> bool:
+    """Move the widget as a student would; True once the plot it drives was redrawn."""
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    before = page.evaluate(WIDGET_IMAGES)
+    if kind == "slider":
+        slider = panel.locator(".widget-slider").filter(has=page.get_by_text(label, exact=True)).first
+        slider.scroll_into_view_if_needed()
+        handle = slider.locator(".noUi-handle").first
+        handle.focus()
+        # a coarse toy may look the same one step further: keep moving, as a student would
+        for _ in range(8):
+            handle.press("ArrowRight")
+            if _redrawn(page, before, 20_000):
+                return True
+        return False
+    if kind == "button":
+        control = panel.get_by_role("button", name=label).first
+    else:  # a ToggleButtons option
+        control = panel.locator(".widget-toggle-button").filter(has_text=label).first
+    control.scroll_into_view_if_needed()
+    control.click()
+    return _redrawn(page, before, 180_000)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_and_its_widget_redraws(notebook, jupyter_lab, browser):
+    assert notebook.stem in MAIN_WIDGET, f"say which widget of {notebook.name} the browser test should move"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{jupyter_lab}/lab?reset", wait_until="domcontentloaded")  # no tabs restored from the last page
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started", timeout=120_000)
+        page.evaluate("() => window.jupyterapp.restored")
+        page.evaluate(OPEN_NOTEBOOK, notebook.name)
+        marker, kind, label = MAIN_WIDGET[notebook.stem]
+        cells = page.evaluate(CELL_STATE)["cells"]
+        widget_cell = next(c["index"] for c in cells if c["code"] and marker in c["source"])
+        state = _run_cells(page, 0, widget_cell)
+        assert not _errors(state), f"{notebook.name}: cells with errors (cell index, error): {_errors(state)}"
+
+        page.wait_for_function(f"() => ({WIDGET_IMAGES})().length > 0", timeout=60_000)
+        if not _move_main_widget(page, kind, label):
+            page.screenshot(path=str(SCREENSHOTS / f"{notebook.stem}-not-redrawn.png"))
+            raise AssertionError(f"{notebook.name}: moving the {kind} '{label}' did not redraw its plot")
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(SCREENSHOTS / f"{notebook.stem}-widget.png"))
+
+        if widget_cell + 1 < len(cells):
+            state = _run_cells(page, widget_cell + 1, len(cells) - 1)
+        assert not _errors(state), f"{notebook.name}: cells with errors (cell index, error): {_errors(state)}"
+        assert all(c["count"] is not None for c in state["cells"] if c["code"])
+        page.screenshot(path=str(SCREENSHOTS / f"{notebook.stem}-end.png"))
+    finally:
+        try:
+            page.evaluate(SHUT_DOWN_KERNEL)  # free the CPU and memory for the next notebook
+        finally:
+            page.close()

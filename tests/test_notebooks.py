@@ -1,0 +1,78 @@
+"""The notebooks as teaching material: Colab-ready, widgets tagged for nbval, each ending with
+take-aways and exercises. (Their execution is nbval's job; the browser test drives them.)"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+REPOSITORY = re.search(r'^Repository = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def _source(cell):
+    return "".join(cell["source"])
+
+
+def test_there_are_five_ordered_notebooks():
+    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_first_code_cell_installs_the_kit_only_on_colab(path):
+    first = next(c for c in _cells(path) if c["cell_type"] == "code")
+    source = _source(first)
+    assert 'if "google.colab" in sys.modules:' in source
+    # the one source the README explains: the repository URL of pyproject.toml
+    assert re.search(r'CISSL_KIT_REPO = "([^"]+)"', source).group(1) == REPOSITORY
+    assert not first["outputs"], "off Colab the cell must do nothing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS[:1], ids=lambda p: p.stem)
+def test_colab_cell_runs_the_install_only_under_colab(path, tmp_path):
+    """Executed with a fake ``google.colab`` module, the cell asks pip for the repository."""
+    source = _source(next(c for c in _cells(path) if c["cell_type"] == "code"))
+    script = tmp_path / "cell.py"
+    script.write_text(
+        "import sys, types\n"
+        "calls = []\n"
+        "class Shell:\n"
+        "    def run_line_magic(self, name, line): calls.append((name, line))\n"
+        "get_ipython = lambda: Shell()\n"
+        f"exec({source!r})\n"
+        "before = list(calls)\n"
+        "sys.modules['google.colab'] = types.ModuleType('google.colab')\n"
+        f"exec({source!r})\n"
+        "print(before, calls)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
+                         env={**os.environ}).stdout
+    assert out.strip() == f"[] [('pip', 'install -q git+{REPOSITORY}')]"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_widget_cells_are_ignored_by_nbval_and_captioned(path):
+    cells = _cells(path)
+    widget_cells = [c for c in cells if c["cell_type"] == "code" and re.search(r"_(explorer|stepper)\(", _source(c))]
+    assert widget_cells, f"{path.name} has no live widget"
+    for cell in widget_cells:
+        # a live widget's output differs from run to run: nbval must not compare it
+        assert "nbval-ignore-output" in cell["metadata"].get("tags", [])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_ends_with_takeaways_and_exercises(path):
+    markdown = "\n".join(_source(c) for c in _cells(path) if c["cell_type"] == "markdown")
+    assert "## What you should take away" in markdown
+    exercises = markdown.split("## Exercises", 1)
+    assert len(exercises) == 2, f"{path.name} has no exercises"
+    assert len(re.findall(r"^\d\. ", exercises[1], re.M)) >= 2
+    assert re.search(r"\*\*Time:\*\* about", markdown), f"{path.name} does not say how long it takes"
