@@ -143,29 +143,27 @@ def reference_results() -> list[dict]:
 
 def write_figures(rows: Sequence[dict], folder: str | Path) -> list[Path]:
     """``summary.png`` (mean ± std per setting) and ``per_class.png`` (one panel per setting) in ``folder``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # plain Figure objects: no pyplot state and no backend switch (callable from a notebook)
+    from matplotlib.figure import Figure
 
     from .viz import plot_benchmark, plot_per_class
 
     folder = Path(folder)
     paths = [folder / "summary.png", folder / "per_class.png"]
-    fig, axes = plt.subplots(1, 2, figsize=(14, 4))
+    fig = Figure(figsize=(14, 4))
+    axes = fig.subplots(1, 2)
     plot_benchmark(rows, "accuracy", ax=axes[0], legend=None)
     plot_benchmark(rows, "few", ax=axes[1], legend="right")
     fig.tight_layout()
     fig.savefig(paths[0], dpi=110)
-    plt.close(fig)
     means = per_class_means(rows)
-    fig, axes = plt.subplots(len(means), 1, figsize=(10, 3.6 * len(means)), squeeze=False)
+    fig = Figure(figsize=(10, 3.6 * len(means)))
+    axes = fig.subplots(len(means), 1, squeeze=False)
     for ax, (profile, values) in zip(axes[:, 0], means.items()):
         groups = next(r.get("groups") for r in rows if r["profile"] == profile)
         plot_per_class(values, groups, title=f"Per-class test accuracy · {profile} unlabeled data", ax=ax)
     fig.tight_layout()
     fig.savefig(paths[1], dpi=110)
-    plt.close(fig)
     return paths
 
 
