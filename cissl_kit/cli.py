@@ -220,7 +220,8 @@ def run_benchmark(args: argparse.Namespace) -> list[dict]:
     print(table)
     folder = Path(args.out)
     (folder / "results.json").write_text(json.dumps(rows, indent=1))
-    _write_csv(folder / "runs.csv", [{k: v for k, v in r.items() if k != "per_class"} for r in rows])
+    nested = ("per_class", "confusion", "groups")  # in results.json; one scalar column each in runs.csv
+    _write_csv(folder / "runs.csv", [{k: v for k, v in r.items() if k not in nested} for r in rows])
     _write_csv(folder / "summary.csv", summarize(rows))
     (folder / "summary.md").write_text(table + "\n")
     write_figures(rows, folder)

@@ -47,6 +47,8 @@ def test_cli_benchmark(tmp_path, capsys):
     assert "| consistent | semi | 1 |" in out
     for name in ("summary.md", "runs.csv", "summary.csv", "results.json", "summary.png", "per_class.png"):
         assert (tmp_path / name).stat().st_size > 0, name
+    header = (tmp_path / "runs.csv").read_text().splitlines()[0].split(",")
+    assert "accuracy" in header and not {"per_class", "confusion", "groups"} & set(header)
     cells = sorted(p.name for p in (tmp_path / "cells").glob("*.json"))
     assert cells == ["fixmatch--consistent--seed0.json", "semi--consistent--seed0.json"]
     saved = json.loads((tmp_path / "cells" / cells[1]).read_text())
