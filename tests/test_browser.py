@@ -205,11 +205,31 @@ def _move_main_widget(page, kind: str, label: str) -> bool:
         return False
     if kind == "button":
         control = panel.get_by_role("button", name=label).first
-    else:  # a ToggleButtons option
-        control = panel.locator(".widget-toggle-button").filter(has_text=label).first
-    control.scroll_into_view_if_needed()
-    control.click()
+        control.scroll_into_view_if_needed()
+        control.click()
+        return _redrawn(page, before, 180_000)
+    # a ToggleButtons option: click until the view shows it selected (a click on a busy page can
+    # land before the view listens), then wait for the plot
+    control = panel.locator(".widget-toggle-button").filter(has_text=label).first
+    for _ in range(3):
+        control.scroll_into_view_if_needed()
+        control.click()
+        try:
+            page.wait_for_function("(el) => el.classList.contains('mod-active')", arg=control.element_handle(),
+                                   timeout=15_000)
+            break
+        except Exception:  # not selected yet: click again
+            continue
     return _redrawn(page, before, 180_000)
+
+
+WIDGET_DIAGNOSIS = """() => {
+    const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+    const active = Array.from(panel.querySelectorAll('.widget-toggle-button.mod-active')).map(b => b.textContent);
+    const outputs = Array.from(panel.querySelectorAll('.widget-output, .jupyter-widgets-output-area'))
+        .map(o => o.innerText.slice(0, 500));
+    return {active, outputs, images: panel.querySelectorAll('.widget-output img').length};
+}"""
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
@@ -231,7 +251,8 @@ def test_notebook_runs_and_its_widget_redraws(notebook, jupyter_lab, browser):
         page.wait_for_function(f"() => ({WIDGET_IMAGES})().length > 0", timeout=60_000)
         if not _move_main_widget(page, kind, label):
             page.screenshot(path=str(SCREENSHOTS / f"{notebook.stem}-not-redrawn.png"))
-            raise AssertionError(f"{notebook.name}: moving the {kind} '{label}' did not redraw its plot")
+            raise AssertionError(f"{notebook.name}: moving the {kind} '{label}' did not redraw its plot; "
+                                 f"kernel {page.evaluate(CELL_STATE)['status']}, page {page.evaluate(WIDGET_DIAGNOSIS)}")
         page.wait_for_timeout(1000)
         page.screenshot(path=str(SCREENSHOTS / f"{notebook.stem}-widget.png"))
 
