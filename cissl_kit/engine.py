@@ -10,8 +10,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ._checks import check_choice, check_float, check_int
+from .checkpoint import RESUME_MAY_CHANGE, check_same, load_checkpoint, save_checkpoint
 from .algorithms import Algorithm, Batch, Recipe, StepContext, build_algorithm
 from .data import SSLData, make_sampler
 from .metrics import PseudoLabelStats, classification_report
@@ -51,8 +53,15 @@ class TrainConfig:
     channels_last: bool = True  # only on CUDA, for image models
     compile: bool = False  # torch.compile the algorithm's training step (PyTorch ≥ 2.0)
     progress: bool = True
+    checkpoint: str | None = None  # file written every checkpoint_every steps and at the end
+    checkpoint_every: int = 0  # 0: only at the end
 
     def __post_init__(self) -> None:
+        if isinstance(self.checkpoint, os.PathLike):
+            self.checkpoint = os.fspath(self.checkpoint)
+        if self.checkpoint is not None and (not isinstance(self.checkpoint, str) or not self.checkpoint):
+            raise TypeError(f"checkpoint must be a file path (str or Path) or None, got {self.checkpoint!r}")
+        check_int("checkpoint_every", self.checkpoint_every, minimum=0)
         for name in ("steps", "batch_size", "uratio", "eval_every", "log_every", "eval_batch_size"):
             check_int(name, getattr(self, name), minimum=1)
         check_int("seed", self.seed, minimum=0)
@@ -154,6 +163,9 @@ class Trainer:
         self._net_params = list(self.net.parameters())
         self._ema_buffers = list(self.ema_net.buffers())
         self._net_buffers = list(self.net.buffers())
+        # called with the trainer where a checkpoint is due; None writes config.checkpoint
+        # (a multi-stage recipe sets it to save its whole run)
+        self.checkpoint_writer: Callable[[Trainer], None] | None = None
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -175,7 +187,9 @@ class Trainer:
                     postfix["acc"] = f"{self.history[-1]['accuracy']:.3f}"
                 if self.step % cfg.log_every == 0 or last:
                     bar.set_postfix(postfix, refresh=False)
-        except KeyboardInterrupt:
+                if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or last:
+                    self._write_checkpoint()
+        except KeyboardInterrupt:  # the last checkpoint on disk stays as it was
             interrupted = True
             if not self.history or self.history[-1]["step"] != self.step:
                 self._record_evaluation()
@@ -253,6 +267,72 @@ class Trainer:
             ema_net=self.ema_net,
         )
 
+    # -- checkpoints -------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything a resumed run needs to continue bit for bit: networks, optimiser, schedule,
+        AMP scaler, algorithm state, samplers, random-number generators, step, history and logs."""
+        cuda = self.device.type == "cuda"
+        return {
+            "kind": "trainer", "method": self.algorithm.name, "hparams": self.algorithm.hparams(),
+            "config": dataclasses.asdict(self.config), "data": data_identity(self.data), "step": self.step,
+            "net": self.net.state_dict(), "ema_net": self.ema_net.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(), "algorithm": self.algorithm.state_dict(),
+            "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
+            "labeled_sampler": self.labeled_sampler.state_dict(),
+            "unlabeled_sampler": self.unlabeled_sampler.state_dict() if self.unlabeled_sampler else None,
+            "history": list(self.history), "final": dict(self.final), "seconds": self.seconds,
+            "log_sums": dict(self._log_sums), "log_steps": self._log_steps, "pl_stats": self.pl_stats.counts,
+        }
+
+    def load_state_dict(self, state: dict, source: str = "the checkpoint") -> None:
+        """Continue from :meth:`state_dict`; the method, its hyper-parameters, the loop settings
+        (except those in ``RESUME_MAY_CHANGE``) and the data must be the ones it was made with."""
+        check_same(source, "method", {"method": state.get("method")}, {"method": self.algorithm.name})
+        check_same(source, "hyper-parameters", state.get("hparams") or {}, self.algorithm.hparams())
+        check_same(source, "training-loop settings", state.get("config") or {}, dataclasses.asdict(self.config),
+                   ignore=RESUME_MAY_CHANGE)
+        check_same(source, "data", state.get("data") or {}, data_identity(self.data))
+        try:
+            self.net.load_state_dict(state["net"])
+            self.ema_net.load_state_dict(state["ema_net"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            if self.scaler.is_enabled() and state["scaler"]:
+                self.scaler.load_state_dict(state["scaler"])
+            self.algorithm.load_state_dict(state["algorithm"])
+            self.generator.set_state(state["generator"].cpu())
+            torch.set_rng_state(state["torch_rng"].cpu())
+            if state["cuda_rng"] is not None and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
+            self.labeled_sampler.load_state_dict(state["labeled_sampler"])
+            if self.unlabeled_sampler is not None:
+                self.unlabeled_sampler.load_state_dict(state["unlabeled_sampler"])
+            self.pl_stats.counts = state["pl_stats"].to(self.device)
+            self._log_sums = {k: v.to(self.device) for k, v in state["log_sums"].items()}
+            self._log_steps = int(state["log_steps"])
+            self.history, self.final = list(state["history"]), dict(state["final"])
+            self.seconds, self.step = float(state["seconds"]), int(state["step"])
+        except (KeyError, RuntimeError, TypeError, AttributeError) as error:
+            raise ValueError(f"{source} does not fit this run ({type(error).__name__}: "
+                             f"{str(error).strip().splitlines()[0] if str(error).strip() else ''})") from error
+
+    def save_checkpoint(self, path: str | os.PathLike) -> None:
+        """Write :meth:`state_dict` to ``path`` atomically."""
+        save_checkpoint(self.state_dict(), path)
+
+    def resume(self, path: str | os.PathLike) -> "Trainer":
+        """Load the checkpoint at ``path`` (``torch.load(weights_only=True)``); ``fit()`` then continues it."""
+        self.load_state_dict(load_checkpoint(path, "trainer", self.device), f"checkpoint {path}")
+        return self
+
+    def _write_checkpoint(self) -> None:
+        if self.checkpoint_writer is not None:
+            self.checkpoint_writer(self)
+        elif self.config.checkpoint:
+            self.save_checkpoint(self.config.checkpoint)
+
     # -- internals ---------------------------------------------------------------------------
     def _lr_factor(self, step: int) -> float:
         if self.config.schedule == "constant":
@@ -301,6 +381,12 @@ class Trainer:
         self.pl_stats.reset()
 
 
+def data_identity(data: SSLData) -> dict:
+    """What a checkpoint records of its data, to refuse resuming on other data."""
+    return {**data.settings, "num_classes": data.num_classes, "labeled_counts": list(data.labeled_counts),
+            "num_images": int(data.images.shape[0])}
+
+
 def _sgd(parameters, cfg: TrainConfig) -> torch.optim.SGD:
     """SGD with nesterov momentum; no weight decay on biases and BN parameters (1-D tensors)."""
     params = [p for p in parameters if p.requires_grad]
@@ -319,13 +405,24 @@ def train(
     data: SSLData,
     model: nn.Module | None = None,
     config: TrainConfig | None = None,
+    resume: bool = False,
     **overrides: Any,
 ) -> TrainResult:
-    """Train ``method`` (an algorithm, a multi-stage recipe, or a method name) on ``data``."""
+    """Train ``method`` (an algorithm, a multi-stage recipe, or a method name) on ``data``.
+
+    ``resume=True`` continues from ``config.checkpoint`` (which must exist); set
+    ``checkpoint_every`` to write it every k steps as well as at the end.
+    """
     method = build_algorithm(method) if isinstance(method, str) else method
+    config = dataclasses.replace(config or TrainConfig(), **overrides)
+    if resume and not config.checkpoint:
+        raise ValueError("resume=True needs config.checkpoint, the file to continue from")
     if isinstance(method, Recipe):
-        return method.fit(data, dataclasses.replace(config or TrainConfig(), **overrides), model)
-    return Trainer(method, data, model, config, **overrides).fit()
+        return method.fit(data, config, model, resume=resume)
+    trainer = Trainer(method, data, model, config)
+    if resume:
+        trainer.resume(config.checkpoint)
+    return trainer.fit()
 
 
 def results_table(results: Sequence[TrainResult] | Mapping[str, TrainResult], show_time: bool = True) -> str:

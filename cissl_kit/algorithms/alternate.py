@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..checkpoint import RESUME_MAY_CHANGE, check_same, load_checkpoint, save_checkpoint
 from ..data.samplers import SAMPLERS
 from ..metrics import PseudoLabelStats, classification_report
 from ..utils import seed_everything
@@ -115,12 +116,18 @@ class Decoupling(Recipe):
         """An :class:`AlternateRun` to drive stage by stage."""
         return AlternateRun(self, data, config, model)
 
-    def fit(self, data, config=None, model: nn.Module | None = None):
+    def fit(self, data, config=None, model: nn.Module | None = None, resume: bool = False):
         run = self.start(data, config, model)
-        with tqdm(total=run.num_stages, desc=self.name, disable=not run.config.progress) as bar:
-            while (stage := run.next_stage()) is not None:
-                bar.set_postfix_str(f"{stage} · acc {run.records[-1]['accuracy']:.3f}", refresh=False)
-                bar.update(1)
+        if resume:
+            run.resume(run.config.checkpoint)
+        with tqdm(total=run.num_stages, initial=len(run.records), desc=self.name,
+                  disable=not run.config.progress) as bar:
+            try:
+                while (stage := run.next_stage()) is not None:
+                    bar.set_postfix_str(f"{stage} · acc {run.records[-1]['accuracy']:.3f}", refresh=False)
+                    bar.update(1)
+            except KeyboardInterrupt:  # the stages so far, and the last checkpoint on disk
+                return run.result(interrupted=True)
         return run.result()
 
 
@@ -185,6 +192,7 @@ class AlternateRun:
         self.seconds = 0.0
         self._stages = iter(self._plan())
         self.num_stages = 2 + 3 * getattr(recipe, "loops", 0)
+        self._unfinished_stage: dict | None = None  # a resumed stage trainer's state, loaded by _train
 
     # -- the plan ------------------------------------------------------------------------------
     def _plan(self):
@@ -206,6 +214,8 @@ class AlternateRun:
         run()
         self.seconds += time.perf_counter() - start
         self.records.append({"stage": name, "loop": self.loop_index, "step": self.steps_done, **self._snapshot()})
+        if self.config.checkpoint:
+            self.save_checkpoint(self.config.checkpoint)
         return f"loop {self.loop_index}: {name}" if self.loop_index else name
 
     def initialize(self) -> None:
@@ -225,8 +235,16 @@ class AlternateRun:
 
         stage_seed = self.config.seed * 1000 + len(self.records)
         config = dataclasses.replace(self.config, steps=steps, lr=self.recipe.stage_lr, ema=0.0, eval_every=steps,
-                                     seed=stage_seed, progress=False)
-        result = Trainer(algorithm, data, model=self.net, config=config).fit()
+                                     seed=stage_seed, progress=False, checkpoint=None)
+        trainer = Trainer(algorithm, data, model=self.net, config=config)
+        if self._unfinished_stage is not None:
+            trainer.load_state_dict(self._unfinished_stage, "the checkpoint's unfinished stage")
+            self._unfinished_stage = None
+        if self.config.checkpoint:  # the whole run, with this stage's trainer, every checkpoint_every steps
+            trainer.checkpoint_writer = lambda stage_trainer: self.save_checkpoint(self.config.checkpoint, stage_trainer)
+        result = trainer.fit()
+        if result.interrupted:
+            raise KeyboardInterrupt
         self.steps_done += steps
         return result
 
@@ -268,6 +286,53 @@ class AlternateRun:
         return self._train(ClassifierTraining(sampler=recipe.classifier_sampler),
                            self._with_pseudo_labels(recipe.classifier_data), recipe.classifier_steps)
 
+    # -- checkpoints --------------------------------------------------------------------------
+    def state_dict(self, stage_trainer=None) -> dict:
+        """The run after its finished stages, plus ``stage_trainer``'s state when a stage is under way."""
+        from ..engine import data_identity
+
+        return {
+            "kind": self.recipe.name, "hparams": self.recipe.hparams(), "config": dataclasses.asdict(self.config),
+            "data": data_identity(self.data), "net": self.net.state_dict(),
+            "memory": {"probs": self.memory.probs, "seen": self.memory.seen}, "records": list(self.records),
+            "pseudo_labels": self.pseudo_labels, "pseudo_label_report": dict(self.pseudo_label_report),
+            "loop_index": self.loop_index, "steps_done": self.steps_done, "seconds": self.seconds,
+            "torch_rng": torch.get_rng_state(),
+            "stage_trainer": None if stage_trainer is None else stage_trainer.state_dict(),
+        }
+
+    def save_checkpoint(self, path, stage_trainer=None) -> None:
+        """Write :meth:`state_dict` to ``path`` atomically."""
+        save_checkpoint(self.state_dict(stage_trainer), path)
+
+    def resume(self, path) -> "AlternateRun":
+        """Continue from a checkpoint of the same recipe, settings and data: the finished stages are
+        skipped and an unfinished one continues from its last step."""
+        from ..engine import data_identity
+
+        state = load_checkpoint(path, self.recipe.name, self.data.device)
+        source = f"checkpoint {path}"
+        check_same(source, "hyper-parameters", state.get("hparams") or {}, self.recipe.hparams())
+        check_same(source, "training-loop settings", state.get("config") or {}, dataclasses.asdict(self.config),
+                   ignore=RESUME_MAY_CHANGE)
+        check_same(source, "data", state.get("data") or {}, data_identity(self.data))
+        if self.records:
+            raise RuntimeError("resume() continues a fresh run; this one has already run stages")
+        try:
+            self.net.load_state_dict(state["net"])
+            self.memory.probs, self.memory.seen = state["memory"]["probs"], state["memory"]["seen"]
+            self.records, self.pseudo_labels = list(state["records"]), state["pseudo_labels"]
+            self.pseudo_label_report = dict(state["pseudo_label_report"])
+            self.loop_index, self.steps_done = int(state["loop_index"]), int(state["steps_done"])
+            self.seconds = float(state["seconds"])
+            torch.set_rng_state(state["torch_rng"].cpu())
+            self._unfinished_stage = state["stage_trainer"]
+        except (KeyError, RuntimeError, TypeError) as error:
+            raise ValueError(f"{source} does not fit this run ({type(error).__name__}: {error})") from error
+        for _ in self.records:  # skip the finished stages
+            next(self._stages)
+        return self
+
     # -- looking ------------------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, images: Tensor, head: str = "balanced") -> Tensor:
@@ -290,7 +355,7 @@ class AlternateRun:
         row.update({k: v for k, v in self.pseudo_label_report.items() if not k.endswith("per_class")})
         return row
 
-    def result(self):
+    def result(self, interrupted: bool = False):
         from ..engine import TrainResult
 
         final = {**self.evaluate(), **self.pseudo_label_report, "step": self.steps_done}
@@ -299,7 +364,8 @@ class AlternateRun:
             method=self.recipe.name, hparams=self.recipe.hparams(), config=dataclasses.asdict(self.config),
             data={**data.settings, "labeled_counts": data.labeled_counts, "unlabeled_counts": data.unlabeled_counts,
                   "groups": data.groups},
-            history=list(self.records), final=final, seconds=self.seconds, net=self.net, ema_net=self.net,
+            history=list(self.records), final=final, seconds=self.seconds, interrupted=interrupted,
+            net=self.net, ema_net=self.net,
         )
 
 
@@ -315,24 +381,48 @@ class PseudoLabelLDAM(Recipe):
     max_margin: float = hparam(0.5, "largest LDAM margin", low=0.0)
     scale: float = hparam(30.0, "s, the scale of the cosine logits", low=0.0, low_open=True)
 
-    def fit(self, data, config=None, model: nn.Module | None = None):
-        from ..engine import TrainConfig, Trainer
+    def fit(self, data, config=None, model: nn.Module | None = None, resume: bool = False):
+        from ..engine import TrainConfig, Trainer, data_identity
 
         config = config or TrainConfig()
         start = time.perf_counter()
+        saved = load_checkpoint(config.checkpoint, self.name, data.device) if resume else None
+        if saved is not None:
+            check_same(f"checkpoint {config.checkpoint}", "hyper-parameters", saved.get("hparams") or {}, self.hparams())
+            check_same(f"checkpoint {config.checkpoint}", "data", saved.get("data") or {}, data_identity(data))
+
+        def checkpoint_writer(first_state: dict | None):
+            """Both stages' trainers in one file: stage 1 under way, or stage 1 done and stage 2 under way."""
+            def write(trainer) -> None:
+                first, second = (trainer.state_dict(), None) if first_state is None else (first_state, trainer.state_dict())
+                save_checkpoint({"kind": self.name, "hparams": self.hparams(), "data": data_identity(data),
+                                 "first": first, "second": second}, config.checkpoint)
+            return write
+
         make = lambda: LDAMDRW(max_margin=self.max_margin, scale=self.scale)  # noqa: E731
-        first = Trainer(make(), data, model, dataclasses.replace(config, steps=self.init_steps, lr=self.stage_lr))
-        first.fit()
+        stage = dict(lr=self.stage_lr, checkpoint=None)
+        first = Trainer(make(), data, model, dataclasses.replace(config, steps=self.init_steps, **stage))
+        if saved is not None:
+            first.load_state_dict(saved["first"], f"checkpoint {config.checkpoint} (stage 1)")
+        if config.checkpoint:
+            first.checkpoint_writer = checkpoint_writer(None)
+        if first.fit().interrupted:
+            return dataclasses.replace(first.result(True), method=self.name, hparams=self.hparams())
         pool = data.unlabeled_idx
         pseudo = first.predict(data.images[pool]).argmax(1)
         stats = PseudoLabelStats(data.num_classes, data.device)
         stats.update(data.true_labels[pool], pseudo)
         second = Trainer(make(), data.with_extra_labels(pool, pseudo), first.net,
-                         dataclasses.replace(config, steps=self.finetune_steps, lr=self.stage_lr, seed=config.seed + 1))
+                         dataclasses.replace(config, steps=self.finetune_steps, seed=config.seed + 1, **stage))
+        if saved is not None and saved["second"] is not None:
+            second.load_state_dict(saved["second"], f"checkpoint {config.checkpoint} (stage 2)")
+        if config.checkpoint:
+            second.checkpoint_writer = checkpoint_writer(first.state_dict())
         result = second.fit()
         history = [{**row, "stage": "LDAM-DRW on D"} for row in first.history]
         history += [{**row, "step": row["step"] + self.init_steps, "stage": "LDAM-DRW on D ∪ U′"} for row in second.history]
         final = {**second.evaluate(), **stats.report(data.groups), "step": self.init_steps + self.finetune_steps}
-        return dataclasses.replace(result, method=self.name, hparams=self.hparams(), history=history, final=final,
+        return dataclasses.replace(result, method=self.name, hparams=self.hparams(), history=history,
+                                   final=final if not result.interrupted else result.final,
                                    data={**result.data, "labeled_counts": data.labeled_counts},
                                    seconds=time.perf_counter() - start)

@@ -148,7 +148,8 @@ class Algorithm:
 class Recipe:
     """A method made of several engine runs (stages), such as decoupled training or Alternate
     Sampling. Subclasses are dataclasses whose fields are their hyper-parameters and implement
-    :meth:`fit`, which returns a :class:`~cissl_kit.engine.TrainResult` with one history row per stage.
+    :meth:`fit`, which returns a :class:`~cissl_kit.engine.TrainResult` with one history row per stage;
+    with ``resume=True`` it continues from ``config.checkpoint``.
     """
 
     name: ClassVar[str] = "recipe"
@@ -156,7 +157,7 @@ class Recipe:
     def __post_init__(self) -> None:
         check_hparams(self)
 
-    def fit(self, data: Any, config: Any = None, model: nn.Module | None = None) -> Any:
+    def fit(self, data: Any, config: Any = None, model: nn.Module | None = None, resume: bool = False) -> Any:
         raise NotImplementedError
 
     def hparams(self) -> dict:

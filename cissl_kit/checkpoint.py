@@ -1,0 +1,82 @@
+"""Checkpoint files: atomic writes and safe, checked reads.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, written with
+``torch.save`` to a temporary file next to the target and renamed over it (a kill mid-write
+leaves the previous checkpoint intact). It is read with ``torch.load(weights_only=True)``, which
+refuses anything that could execute code.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "cissl_kit-checkpoint"
+VERSION = 1
+
+# training-loop settings that may differ between the interrupted and the resumed run
+RESUME_MAY_CHANGE = ("progress", "checkpoint", "checkpoint_every", "log_every", "eval_batch_size", "compile")
+
+
+def save_checkpoint(state: Mapping[str, Any], path: str | Path) -> Path:
+    """Write ``state`` (tagged with the format and version) to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save({"format": FORMAT, "version": VERSION, **state}, temporary)
+        os.replace(temporary, path)  # atomic on POSIX and Windows
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: str | Path, kind: str, device: torch.device | str = "cpu") -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint` for ``kind`` (``"trainer"`` or a recipe's name).
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file for one that
+    is corrupt, truncated, not a checkpoint, from a newer version, or of another kind.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist; to start afresh leave out --resume")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"checkpoint {path} cannot be read safely (corrupt, truncated, or holding objects other "
+                         f"than tensors and plain data): {first_line}") from error
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"checkpoint {path} was not written by cissl_kit (it has no 'format': {FORMAT!r} entry)")
+    if not isinstance(state.get("version"), int) or state["version"] > VERSION:
+        raise ValueError(f"checkpoint {path} has version {state.get('version')!r}; this cissl_kit reads versions "
+                         f"1..{VERSION} (upgrade cissl_kit)")
+    if state.get("kind") != kind:
+        raise ValueError(f"checkpoint {path} holds a {state.get('kind')!r} run; this run needs a {kind!r} checkpoint")
+    return state
+
+
+def check_same(path: str | Path, what: str, saved: Mapping[str, Any], current: Mapping[str, Any],
+               ignore: tuple[str, ...] = ()) -> None:
+    """Raise ``ValueError`` listing the entries of ``what`` in which the checkpoint and this run differ."""
+    keys = sorted((set(saved) | set(current)) - set(ignore))
+    differ = [f"{k}: checkpoint {saved.get(k)!r}, this run {current.get(k)!r}" for k in keys
+              if _normalised(saved.get(k)) != _normalised(current.get(k))]
+    if differ:
+        raise ValueError(f"checkpoint {path} was written with other {what}; resume with the same ones or start "
+                         f"afresh. Differences: " + "; ".join(differ))
+
+
+def _normalised(value: Any) -> Any:
+    """Tuples as lists, so settings compare equal after a save / load round trip."""
+    if isinstance(value, (list, tuple)):
+        return [_normalised(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _normalised(v) for k, v in value.items()}
+    return value
