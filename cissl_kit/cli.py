@@ -41,6 +41,9 @@ LOOP_HELP = {
     "channels_last": "channels-last memory format on CUDA",
     "compile": "torch.compile the training step",
     "progress": "progress bar",
+    "checkpoint": "checkpoint file, written atomically every --checkpoint-every steps and at the end "
+                  "(several methods: one file each, named <file>-<method>.pt)",
+    "checkpoint_every": "steps between checkpoints; 0: only at the end",
 }
 
 
@@ -61,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"method, or several separated by commas; one of {', '.join(METHODS)}")
     _add_data_flags(train)
     _add_training_flags(train)
+    train.add_argument("--resume", action="store_true",
+                       help="continue from --checkpoint (same method, settings and data)")
     out = train.add_argument_group("output")
     out.add_argument("--out", default="runs", help="folder for run folders")
     out.add_argument("--name", default=None, help="run folder name (default: time-dataset-methods)")
@@ -74,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seeds", default="0", help="seeds separated by commas, each sets split and training "
                                                    "(default 0; use 0,1,2 for a mean ± std)")
     _add_data_flags(bench, with_profile=False)
-    _add_training_flags(bench, with_seed=False)
+    _add_training_flags(bench, with_seed=False)  # finished runs in --out are reused instead of checkpoints
     out = bench.add_argument_group("output")
     out.add_argument("--out", default="runs/benchmark",
                      help="run folder; finished runs found there with the same settings are reused")
@@ -89,7 +94,7 @@ def _add_training_flags(parser: argparse.ArgumentParser, with_seed: bool = True)
     """A flag for every TrainConfig field and every algorithm hyper-parameter."""
     loop = parser.add_argument_group("training loop")
     for f in dataclasses.fields(TrainConfig):
-        if f.name == "seed" and not with_seed:
+        if not with_seed and f.name in ("seed", "checkpoint", "checkpoint_every"):
             continue
         help_text = f"{LOOP_HELP.get(f.name, f.name.replace('_', ' '))} (default {f.default})"
         if f.type in ("bool", bool):
@@ -193,12 +198,23 @@ def run_train(args: argparse.Namespace) -> list[TrainResult]:
     data = _make_data(args, config.seed)
     print(data.summary())
     print(f"labeled counts   {data.labeled_counts}\nunlabeled counts {data.unlabeled_counts}")
-    results = [train(METHODS[m](**hparams[m]), data, config=config) for m in methods]
+    if args.resume and not config.checkpoint:
+        raise SystemExit("--resume needs --checkpoint, the file to continue from")
+    results = [train(METHODS[m](**hparams[m]), data, config=_per_method(config, m, len(methods)), resume=args.resume)
+               for m in methods]
     print()
     print(results_table(results))
     folder = write_run(results, Path(args.out), args.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{args.dataset}-{'-'.join(methods)}")
     print(f"\nresults, history and figures in {folder}")
     return results
+
+
+def _per_method(config: TrainConfig, method: str, count: int) -> TrainConfig:
+    """With several methods, each writes its own checkpoint: <file>-<method><suffix>."""
+    if not config.checkpoint or count == 1:
+        return config
+    path = Path(config.checkpoint)
+    return dataclasses.replace(config, checkpoint=str(path.with_name(f"{path.stem}-{method}{path.suffix or '.pt'}")))
 
 
 def run_benchmark(args: argparse.Namespace) -> list[dict]:

@@ -46,3 +46,23 @@ def test_cli_semi_flags_reach_the_algorithm(tmp_path):
     hparams = json.loads((tmp_path / "s" / "results.json").read_text())[0]["hparams"]
     assert hparams["use_oheml"] is False and hparams["bank_slots"] == 16 and hparams["bank_policy"] == "fifo"
     assert hparams["threshold"] == 0.7 and hparams["use_plce"] is True
+
+
+def test_cli_checkpoints_and_resumes(tmp_path, capsys):
+    base = ["train", "--method", "supervised,fixmatch", "--steps", "8", "--eval-every", "4", "--no-progress",
+            "--checkpoint", str(tmp_path / "ck.pt"), "--checkpoint-every", "3", "--out", str(tmp_path)]
+    assert main(base + ["--name", "first"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("ck-*.pt")) == ["ck-fixmatch.pt", "ck-supervised.pt"]
+    assert main(base + ["--name", "resumed", "--resume"]) == 0  # finished runs: the same results again
+    first, resumed = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("first", "resumed"))
+    assert [r["final"]["accuracy"] for r in first] == [r["final"]["accuracy"] for r in resumed]
+    capsys.readouterr()
+    assert main(["train", "--method", "fixmatch", "--steps", "8", "--checkpoint", str(tmp_path / "none.pt"),
+                 "--resume", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "none.pt does not exist" in capsys.readouterr().err
+    try:
+        main(["train", "--resume", "--out", str(tmp_path)])
+    except SystemExit as exit:
+        assert "--resume needs --checkpoint" in str(exit)
+    else:
+        raise AssertionError("--resume without --checkpoint did not fail")
