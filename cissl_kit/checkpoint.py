@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from .distributed import is_main
+
 FORMAT = "cissl_kit-checkpoint"
 VERSION = 1
 
@@ -25,8 +27,11 @@ RESUME_MAY_CHANGE = ("progress", "checkpoint", "checkpoint_every", "log_every", 
 
 
 def save_checkpoint(state: Mapping[str, Any], path: str | Path) -> Path:
-    """Write ``state`` (tagged with the format and version) to ``path`` atomically."""
+    """Write ``state`` (tagged with the format and version) to ``path`` atomically; only rank 0
+    writes under torchrun."""
     path = Path(path)
+    if not is_main():
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

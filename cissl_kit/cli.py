@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import distributed
 from .algorithms import METHODS
 from .benchmark import BENCHMARK_METHODS, run_grid, summarize, summary_table, write_figures
 from .data import DATASETS, PROFILES, UNLABELED_PROFILES, make_ssl_data
@@ -195,13 +196,17 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 def run_train(args: argparse.Namespace) -> list[TrainResult]:
     methods, hparams = _methods_and_hparams(args)
     config = _config(args)
+    args.device = distributed.init_from_env(args.device)  # under torchrun: join the process group
+    say = print if distributed.is_main() else (lambda *a, **k: None)
     data = _make_data(args, config.seed)
-    print(data.summary())
-    print(f"labeled counts   {data.labeled_counts}\nunlabeled counts {data.unlabeled_counts}")
+    say(data.summary() + (f" · {distributed.world_size()} processes" if distributed.initialized() else ""))
+    say(f"labeled counts   {data.labeled_counts}\nunlabeled counts {data.unlabeled_counts}")
     if args.resume and not config.checkpoint:
         raise SystemExit("--resume needs --checkpoint, the file to continue from")
     results = [train(METHODS[m](**hparams[m]), data, config=_per_method(config, m, len(methods)), resume=args.resume)
                for m in methods]
+    if not distributed.is_main():  # rank 0 prints and writes
+        return results
     print()
     print(results_table(results))
     folder = write_run(results, Path(args.out), args.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{args.dataset}-{'-'.join(methods)}")
@@ -218,6 +223,8 @@ def _per_method(config: TrainConfig, method: str, count: int) -> TrainConfig:
 
 
 def run_benchmark(args: argparse.Namespace) -> list[dict]:
+    if distributed.launched_by_torchrun():
+        raise SystemExit("benchmark runs its cells one after another in one process; use torchrun with `train`")
     methods, hparams = _methods_and_hparams(args)
     profiles = [p.strip() for p in args.profiles.split(",") if p.strip()]
     for profile in profiles:
@@ -295,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"cissl-kit: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        distributed.shutdown()
     return 0
 
 

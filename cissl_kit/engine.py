@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from . import distributed
 from ._checks import check_choice, check_float, check_int
 from .checkpoint import RESUME_MAY_CHANGE, check_same, load_checkpoint, save_checkpoint
 from .algorithms import Algorithm, Batch, Recipe, StepContext, build_algorithm
@@ -141,6 +142,9 @@ class Trainer:
         self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
         self._training_step = torch.compile(self.algorithm.training_step) if cfg.compile else self.algorithm.training_step
+        if distributed.initialized():  # under torchrun: DDP, each rank on its share of the global batch
+            distributed.check_divisible(cfg.batch_size)
+            self._training_step = distributed.wrap_training_step(self.algorithm, self.net, self.device)
         self.generator = make_generator(cfg.seed, self.device)
         self.labeled_sampler = make_sampler(
             self.algorithm.labeled_sampler, data.labeled_idx, cfg.batch_size,
@@ -172,8 +176,8 @@ class Trainer:
         """Train until ``config.steps``; Ctrl-C / KeyboardInterrupt stops early and keeps the result so far."""
         cfg = self.config
         start = time.perf_counter()
-        bar = tqdm(total=cfg.steps, initial=self.step, desc=self.algorithm.name, disable=not cfg.progress,
-                   dynamic_ncols=True)
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=self.algorithm.name,
+                   disable=not cfg.progress or not distributed.is_main(), dynamic_ncols=True)
         interrupted, postfix = False, {}
         try:
             while self.step < cfg.steps:
@@ -201,7 +205,7 @@ class Trainer:
     def train_step(self, batch: Batch | None = None) -> None:
         """One optimisation step of the algorithm on ``batch`` (default: the next one), then the EMA update."""
         self.net.train()
-        batch = self.next_batch() if batch is None else batch
+        batch = self._local_share(self.next_batch() if batch is None else batch)
         ctx = StepContext(self.step, self.config.steps, self.data.num_classes, self.class_prior)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
             out = self._training_step(self.net, batch, ctx)
@@ -231,6 +235,13 @@ class Trainer:
                 batch.x_ulb_s = layout(aug.strong(raw, gen))
         return batch
 
+    @staticmethod
+    def _local_share(batch: Batch) -> Batch:
+        """Under torchrun, this rank's share of the global batch (every rank draws the same one)."""
+        if not distributed.initialized():
+            return batch
+        return Batch(**{f.name: distributed.local_share(getattr(batch, f.name)) for f in dataclasses.fields(batch)})
+
     def _layout(self, images: Tensor) -> Tensor:
         """Images in the memory format the network was put in (channels-last on CUDA)."""
         return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
@@ -249,7 +260,8 @@ class Trainer:
 
     def evaluate(self, use_ema: bool = True) -> dict:
         """Test metrics: overall, balanced, per-class and group accuracy, and the confusion matrix."""
-        predictions = self.predict(self.data.test_images, use_ema).argmax(1)
+        images = self.data.test_images  # under torchrun each rank predicts a block, then all are gathered
+        predictions = distributed.gather_rows(self.predict(distributed.local_rows(images), use_ema).argmax(1), len(images))
         return classification_report(predictions, self.data.test_labels, self.data.num_classes, self.data.groups)
 
     def result(self, interrupted: bool = False) -> TrainResult:
@@ -328,6 +340,8 @@ class Trainer:
         return self
 
     def _write_checkpoint(self) -> None:
+        if not distributed.is_main():  # rank 0 writes (the generators are alike on every rank)
+            return
         if self.checkpoint_writer is not None:
             self.checkpoint_writer(self)
         elif self.config.checkpoint:
@@ -355,7 +369,11 @@ class Trainer:
 
     def _log_means(self) -> dict[str, float]:
         """Pull the running means to the host; stop with a clear message on a non-finite loss."""
-        means = {k: float(v) / max(1, self._log_steps) for k, v in self._log_sums.items()}
+        sums = dict(self._log_sums)
+        if distributed.initialized() and sums:  # the mean over ranks
+            stacked = distributed.all_reduce_(torch.stack(list(sums.values())), "mean")
+            sums = dict(zip(sums, stacked))
+        means = {k: float(v) / max(1, self._log_steps) for k, v in sums.items()}
         bad = [k for k, v in means.items() if not math.isfinite(v)]
         if bad:
             raise FloatingPointError(
@@ -371,6 +389,8 @@ class Trainer:
     def _record_evaluation(self) -> None:
         means = self._log_means()
         test = self.evaluate()
+        if self.uses_unlabeled:
+            distributed.all_reduce_(self.pl_stats.counts)  # the counts of all ranks
         pseudo = self.pl_stats.report(self.data.groups) if self.uses_unlabeled else {}
         row = {"step": self.step, "lr": self.optimizer.param_groups[0]["lr"], **means}
         row.update({k: v for k, v in test.items() if k not in ("per_class", "confusion")})

@@ -1,0 +1,126 @@
+"""Multi-process training with ``torchrun`` (DistributedDataParallel: gloo on the CPU, nccl on CUDA).
+
+Every rank draws the same global batch (its sampler and augmentation generators are seeded
+alike) and trains on its own contiguous share of it, so no two ranks see the same sample in a
+step and N ranks with ``batch_size`` B follow one process with batch size B. DDP averages the
+gradients (and broadcasts rank 0's BN buffers), so the networks stay identical; the logged
+losses and pseudo-label counts are reduced across ranks, evaluation is sharded and gathered,
+and only rank 0 prints and writes files. Algorithm state (memory bank, adaptive thresholds) is
+kept per rank, from its share of each batch.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+
+def initialized() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if initialized() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if initialized() else 1
+
+
+def is_main() -> bool:
+    """True on rank 0 (and in a single process): the rank that prints and writes files."""
+    return rank() == 0
+
+
+def launched_by_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init_from_env(device: str = "auto") -> str:
+    """Join the process group ``torchrun`` set up (gloo on the CPU, nccl on CUDA); the device to use.
+
+    Outside ``torchrun`` it changes nothing and returns ``device``.
+    """
+    if not launched_by_torchrun():
+        return device
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = device != "cpu" and not str(device).startswith("mps") and torch.cuda.is_available()
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but CUDA is not available here; use --device cpu")
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+        return f"cuda:{local_rank}"
+    return "cpu"
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def check_divisible(batch_size: int) -> None:
+    """Each rank takes an equal share of the global batch."""
+    if batch_size % world_size():
+        raise ValueError(f"batch_size must be a multiple of the number of processes ({world_size()}) "
+                         f"under torchrun, got {batch_size}")
+
+
+def local_share(tensor: Tensor | None) -> Tensor | None:
+    """This rank's contiguous share of a global batch tensor (the whole tensor in one process)."""
+    if tensor is None or not initialized():
+        return tensor
+    return tensor.chunk(world_size())[rank()]
+
+
+def all_reduce_(tensor: Tensor, op: str = "sum") -> Tensor:
+    """Sum (or ``"mean"``) ``tensor`` over ranks in place."""
+    if initialized():
+        dist.all_reduce(tensor)
+        if op == "mean":
+            tensor /= world_size()
+    return tensor
+
+
+def gather_rows(local: Tensor, total: int) -> Tensor:
+    """Concatenate every rank's rows (rank order), where rank r holds ``torch.arange(total).tensor_split(N)[r]``."""
+    if not initialized():
+        return local
+    sizes = [len(part) for part in torch.arange(total).tensor_split(world_size())]
+    padded = local.new_zeros((max(sizes), *local.shape[1:]))
+    padded[: len(local)] = local
+    parts = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:size] for part, size in zip(parts, sizes)])
+
+
+def local_rows(tensor: Tensor) -> Tensor:
+    """This rank's block of rows for :func:`gather_rows`."""
+    if not initialized():
+        return tensor
+    return tensor.tensor_split(world_size())[rank()]
+
+
+class TrainingStep(nn.Module):
+    """The algorithm's training step as a module, so DDP sees every use of the network's parameters
+    (algorithms call ``features`` and heads directly, which DDP would not see on a wrapped network)."""
+
+    def __init__(self, algorithm, net: nn.Module) -> None:
+        super().__init__()
+        self.algorithm, self.net = algorithm, net
+
+    def forward(self, batch, ctx):
+        return self.algorithm.training_step(self.net, batch, ctx)
+
+
+def wrap_training_step(algorithm, net: nn.Module, device: torch.device):
+    """A DDP-wrapped training step with the algorithm's signature ``(net, batch, ctx)``."""
+    ddp = nn.parallel.DistributedDataParallel(
+        TrainingStep(algorithm, net), device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=True,  # a frozen backbone, LDAM's bias-free cosine head …
+    )
+    return lambda _net, batch, ctx: ddp(batch, ctx)
