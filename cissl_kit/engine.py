@@ -26,7 +26,7 @@ from .checkpoint import RESUME_MAY_CHANGE, check_same, load_checkpoint, save_che
 from .algorithms import Algorithm, Batch, Recipe, StepContext, build_algorithm
 from .data import SSLData, make_sampler
 from .metrics import PseudoLabelStats, classification_report
-from .models import build_model, check_model, default_model
+from .models import MODELS, build_model, check_model, default_model
 from .utils import make_generator, seed_everything
 
 SCHEDULES = ("cosine", "constant")
@@ -113,7 +113,10 @@ class Trainer:
         config: TrainConfig | None = None,
         **overrides: Any,
     ) -> None:
-        self.config = dataclasses.replace(config or TrainConfig(), **overrides)
+        self.config = _config_with(config, overrides)
+        if model is not None and not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module with features(x) and a linear head, got {model!r}; "
+                            f"to pick a backbone by name set TrainConfig(model=...), one of {', '.join(MODELS)}")
         self.algorithm = build_algorithm(algorithm) if isinstance(algorithm, str) else algorithm
         if isinstance(self.algorithm, Recipe):
             raise TypeError(f"{self.algorithm.name} is a multi-stage recipe; run it with train() or its fit()")
@@ -233,6 +236,10 @@ class Trainer:
             batch.x_ulb_w = layout(aug.weak(raw, gen))
             if "strong" in self.algorithm.unlabeled_views:
                 batch.x_ulb_s = layout(aug.strong(raw, gen))
+        elif self.algorithm.unlabeled_views:  # no unlabeled images at all: empty views, unlabeled losses 0
+            empty = data.unlabeled_idx
+            batch.idx_ulb, batch.y_ulb = empty, data.true_labels[empty]
+            batch.x_ulb_w = batch.x_ulb_s = layout(aug.plain(data.images[empty]))
         return batch
 
     @staticmethod
@@ -401,6 +408,17 @@ class Trainer:
         self.pl_stats.reset()
 
 
+def _config_with(config: TrainConfig | None, overrides: dict) -> TrainConfig:
+    """``config`` (default ``TrainConfig()``) with ``overrides``, naming any unknown setting."""
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig (or None for the defaults), got {type(config).__name__}")
+    known = [f.name for f in dataclasses.fields(TrainConfig)]
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise TypeError(f"{', '.join(unknown)} is not a training-loop setting; TrainConfig has {', '.join(known)}")
+    return dataclasses.replace(config or TrainConfig(), **overrides)
+
+
 def data_identity(data: SSLData) -> dict:
     """What a checkpoint records of its data, to refuse resuming on other data."""
     return {**data.settings, "num_classes": data.num_classes, "labeled_counts": list(data.labeled_counts),
@@ -434,7 +452,7 @@ def train(
     ``checkpoint_every`` to write it every k steps as well as at the end.
     """
     method = build_algorithm(method) if isinstance(method, str) else method
-    config = dataclasses.replace(config or TrainConfig(), **overrides)
+    config = _config_with(config, overrides)
     if resume and not config.checkpoint:
         raise ValueError("resume=True needs config.checkpoint, the file to continue from")
     if isinstance(method, Recipe):

@@ -22,9 +22,14 @@ def logit_adjusted_cross_entropy(logits: Tensor, targets: Tensor, log_prior: Ten
     return F.cross_entropy(logits, targets)
 
 
+def mean_or_zero(values: Tensor) -> Tensor:
+    """The mean, or 0 (not NaN) for an empty tensor, such as the batch of an empty unlabeled set."""
+    return values.mean() if values.numel() else values.sum()
+
+
 def masked_cross_entropy(logits: Tensor, targets: Tensor, weights: Tensor) -> Tensor:
     """Per-sample weighted cross-entropy averaged over the *whole* batch (weight 0 counts as 0)."""
-    return (F.cross_entropy(logits, targets, reduction="none") * weights).mean()
+    return mean_or_zero(F.cross_entropy(logits, targets, reduction="none") * weights)
 
 
 class Consistency(NamedTuple):
@@ -72,7 +77,7 @@ def embedding_alignment_loss(
     """
     target = torch.softmax((emb_weak.detach().float() - center) / (temperature / sharpen), dim=1)
     per_sample = -(target * F.log_softmax(emb_strong.float() / temperature, dim=1)).sum(1)
-    return (per_sample * weights).mean()
+    return mean_or_zero(per_sample * weights)
 
 
 def semantic_labels(embeddings: Tensor, prototypes: Tensor, available: Tensor, temperature: float = 0.1) -> Tensor:

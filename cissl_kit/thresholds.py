@@ -28,6 +28,8 @@ class SelfAdaptiveThreshold:
     def update(self, probs: Tensor) -> None:
         """Move both estimates towards this batch of weak-view probabilities."""
         weight = 1.0 - self.momentum
+        if probs.shape[0] == 0:  # an empty unlabeled batch says nothing
+            return
         self.global_confidence.lerp_(probs.max(1).values.mean(), weight)
         self.class_confidence.lerp_(probs.mean(0), weight)
 

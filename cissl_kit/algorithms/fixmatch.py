@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..losses import fixmatch_consistency_loss, logit_adjusted_cross_entropy
+from ..losses import fixmatch_consistency_loss, logit_adjusted_cross_entropy, mean_or_zero
 from ..thresholds import THRESHOLD_MODES, SelfAdaptiveThreshold
 from .base import Algorithm, Batch, StepContext, StepOutput, forward_split, hparam
 
@@ -47,7 +47,7 @@ class FixMatch(Algorithm):
 
     def _output(self, loss_s: Tensor, u, **extra: Tensor) -> StepOutput:
         loss = loss_s + self.lambda_u * u.loss + sum(extra.values(), torch.zeros((), device=loss_s.device))
-        logs = {"loss_s": loss_s.detach(), "loss_u": u.loss.detach(), "mask": u.mask.mean(),
+        logs = {"loss_s": loss_s.detach(), "loss_u": u.loss.detach(), "mask": mean_or_zero(u.mask),
                 **{k: v.detach() for k, v in extra.items()}}
         if self.adaptive is not None:
             logs["threshold"] = self.adaptive.global_confidence.clone()

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..losses import masked_cross_entropy
+from ..losses import masked_cross_entropy, mean_or_zero
 from .base import Algorithm, Batch, StepContext, StepOutput, forward_split, hparam
 
 
@@ -35,5 +35,5 @@ class PseudoLabel(Algorithm):
         loss_u = masked_cross_entropy(logits_w, pseudo_labels, mask)
         ramp = min(1.0, ctx.progress / self.unsup_warmup) if self.unsup_warmup > 0 else 1.0
         loss = loss_s + self.lambda_u * ramp * loss_u
-        logs = {"loss_s": loss_s.detach(), "loss_u": loss_u.detach(), "mask": mask.mean()}
+        logs = {"loss_s": loss_s.detach(), "loss_u": loss_u.detach(), "mask": mean_or_zero(mask)}
         return StepOutput(loss, logs, pseudo_labels, mask, probs)

@@ -21,6 +21,7 @@ from ..losses import (
     entropy_weight,
     logit_adjusted_cross_entropy,
     masked_cross_entropy,
+    mean_or_zero,
     semantic_labels,
 )
 from ..memory_bank import BANK_POLICIES, BalancedMemoryBank
@@ -108,9 +109,9 @@ class SeMi(Algorithm):
         weights = mask * entropy_weight(targets, self.entropy_scale) if self.use_oheml and semi_on else mask  # Eq. 3–4
         loss_u = masked_cross_entropy(logits_s, pseudo_labels, weights)  # Eq. 5 / 9
         loss = loss_s + self.lambda_u * loss_u
-        logs = {"loss_s": loss_s.detach(), "loss_u": loss_u.detach(), "mask": mask.mean()}
+        logs = {"loss_s": loss_s.detach(), "loss_u": loss_u.detach(), "mask": mean_or_zero(mask)}
 
-        if self.use_alignment and semi_on:
+        if self.use_alignment and semi_on and emb_w.shape[0]:  # (no unlabeled images: nothing to align)
             loss_ea = embedding_alignment_loss(emb_w, emb_s, self.center, 1 - mask, self.alignment_temperature)  # Eq. 6
             loss = loss + self.alignment_weight * loss_ea
             logs["loss_ea"] = loss_ea.detach()
