@@ -79,7 +79,8 @@ def run_grid(
 
 # settings that do not change a run's results (or only within floating-point noise), left out when
 # deciding whether a saved run matches
-_NOT_RESULTS = {"root", "download", "progress", "log_every", "eval_batch_size", "channels_last", "compile"}
+_NOT_RESULTS = {"root", "download", "progress", "log_every", "eval_batch_size", "channels_last", "compile",
+                "checkpoint", "checkpoint_every"}
 
 
 def _settings(algorithm: Algorithm, dataset: str, profile: str, seed: int, data_kwargs: dict,

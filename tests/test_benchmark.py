@@ -118,3 +118,15 @@ def test_shipped_reference_results_are_reproducible():
     # kernel or thread count moves a test image or two: within a point overall and two images per class
     assert again["accuracy"] == pytest.approx(stored["accuracy"], abs=0.01)
     assert again["per_class"] == pytest.approx(stored["per_class"], abs=0.05)
+
+
+def test_checkpoint_settings_do_not_change_which_saved_runs_match():
+    from cissl_kit.algorithms import FixMatch
+    from cissl_kit.benchmark import _settings
+    from cissl_kit.engine import TrainConfig
+
+    plain = _settings(FixMatch(), "digits", "consistent", 0, {}, TrainConfig())
+    with_checkpoints = _settings(FixMatch(), "digits", "consistent", 0, {},
+                                 TrainConfig(checkpoint="x.pt", checkpoint_every=5))
+    assert plain == with_checkpoints and "checkpoint" not in plain["config"]
+    assert plain != _settings(FixMatch(), "digits", "consistent", 0, {}, TrainConfig(steps=10))
