@@ -184,3 +184,16 @@ def test_resume_needs_a_checkpoint_path(digits):
         TrainConfig(checkpoint_every=-1)
     with pytest.raises(TypeError, match="checkpoint must be a file path"):
         TrainConfig(checkpoint=3)
+
+
+def test_an_interrupted_stage_runs_again_at_the_next_call(digits, monkeypatch):
+    run = AlternateSampling(init_steps=6, crt_steps=4, loops=1, embedding_steps=5, classifier_steps=4).start(
+        digits, dataclasses.replace(CONFIG, progress=False))
+    assert run.next_stage() == "initialize embedding"
+    with monkeypatch.context() as patch:
+        _interrupt_at(patch, 2)
+        with pytest.raises(KeyboardInterrupt):
+            run.next_stage()
+    assert len(run.records) == 1
+    assert run.next_stage() == "initialize classifier"
+    assert [r["stage"] for r in run.records] == ["initialize embedding", "initialize classifier"]

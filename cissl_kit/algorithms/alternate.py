@@ -17,6 +17,7 @@ on frozen features). Predictions come from g.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -211,8 +212,13 @@ class AlternateRun:
             return None
         self.loop_index, name, run = stage
         start = time.perf_counter()
-        run()
-        self.seconds += time.perf_counter() - start
+        try:
+            run()
+        except KeyboardInterrupt:  # the stage is not done: the next call runs it again
+            self._stages = itertools.chain([stage], self._stages)
+            raise
+        finally:
+            self.seconds += time.perf_counter() - start
         self.records.append({"stage": name, "loop": self.loop_index, "step": self.steps_done, **self._snapshot()})
         if self.config.checkpoint:
             self.save_checkpoint(self.config.checkpoint)
