@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,8 @@ def load_checkpoint(path: str | Path, kind: str, device: torch.device | str = "c
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(f"checkpoint {path} cannot be read safely (corrupt, truncated, or holding objects other "
-                         f"than tensors and plain data): {first_line}") from error
+                         f"than tensors and plain data): {_first_line(error)}") from error
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"checkpoint {path} was not written by cissl_kit (it has no 'format': {FORMAT!r} entry)")
     if not isinstance(state.get("version"), int) or state["version"] > VERSION:
@@ -65,6 +65,36 @@ def load_checkpoint(path: str | Path, kind: str, device: torch.device | str = "c
     if state.get("kind") != kind:
         raise ValueError(f"checkpoint {path} holds a {state.get('kind')!r} run; this run needs a {kind!r} checkpoint")
     return state
+
+
+def data_identity(data: Any) -> dict:
+    """What a checkpoint records of its :class:`~cissl_kit.data.SSLData`, to refuse resuming on other data."""
+    return {**data.settings, "num_classes": data.num_classes, "labeled_counts": list(data.labeled_counts),
+            "num_images": int(data.images.shape[0])}
+
+
+def check_resumable(source: str, state: Mapping[str, Any], hparams: Mapping[str, Any], data: Any,
+                    config: Mapping[str, Any] | None = None) -> None:
+    """Refuse ``state`` unless it was made with these hyper-parameters, this data and (when given)
+    these training-loop settings, apart from ``RESUME_MAY_CHANGE``."""
+    check_same(source, "hyper-parameters", state.get("hparams") or {}, hparams)
+    if config is not None:
+        check_same(source, "training-loop settings", state.get("config") or {}, config, ignore=RESUME_MAY_CHANGE)
+    check_same(source, "data", state.get("data") or {}, data_identity(data))
+
+
+@contextmanager
+def fits_this_run(source: str) -> Iterator[None]:
+    """Turn a missing entry or a mismatched tensor while loading ``source`` into a ValueError naming it."""
+    try:
+        yield
+    except (KeyError, RuntimeError, TypeError, AttributeError) as error:
+        raise ValueError(f"{source} does not fit this run ({type(error).__name__}: {_first_line(error)})") from error
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def check_same(path: str | Path, what: str, saved: Mapping[str, Any], current: Mapping[str, Any],

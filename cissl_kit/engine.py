@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from ._checks import check_choice, check_float, check_int
-from .checkpoint import RESUME_MAY_CHANGE, check_same, load_checkpoint, save_checkpoint
+from .checkpoint import check_resumable, check_same, data_identity, fits_this_run, load_checkpoint, save_checkpoint
 from .algorithms import Algorithm, Batch, Recipe, StepContext, build_algorithm
 from .data import SSLData, make_sampler
 from .metrics import PseudoLabelStats, classification_report
@@ -307,13 +307,10 @@ class Trainer:
 
     def load_state_dict(self, state: dict, source: str = "the checkpoint") -> None:
         """Continue from :meth:`state_dict`; the method, its hyper-parameters, the loop settings
-        (except those in ``RESUME_MAY_CHANGE``) and the data must be the ones it was made with."""
+        (except those in ``checkpoint.RESUME_MAY_CHANGE``) and the data must be the ones it was made with."""
         check_same(source, "method", {"method": state.get("method")}, {"method": self.algorithm.name})
-        check_same(source, "hyper-parameters", state.get("hparams") or {}, self.algorithm.hparams())
-        check_same(source, "training-loop settings", state.get("config") or {}, dataclasses.asdict(self.config),
-                   ignore=RESUME_MAY_CHANGE)
-        check_same(source, "data", state.get("data") or {}, data_identity(self.data))
-        try:
+        check_resumable(source, state, self.algorithm.hparams(), self.data, dataclasses.asdict(self.config))
+        with fits_this_run(source):
             self.net.load_state_dict(state["net"])
             self.ema_net.load_state_dict(state["ema_net"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -333,9 +330,6 @@ class Trainer:
             self._log_steps = int(state["log_steps"])
             self.history, self.final = list(state["history"]), dict(state["final"])
             self.seconds, self.step = float(state["seconds"]), int(state["step"])
-        except (KeyError, RuntimeError, TypeError, AttributeError) as error:
-            raise ValueError(f"{source} does not fit this run ({type(error).__name__}: "
-                             f"{str(error).strip().splitlines()[0] if str(error).strip() else ''})") from error
 
     def save_checkpoint(self, path: str | os.PathLike) -> None:
         """Write :meth:`state_dict` to ``path`` atomically."""
@@ -417,12 +411,6 @@ def _config_with(config: TrainConfig | None, overrides: dict) -> TrainConfig:
     if unknown:
         raise TypeError(f"{', '.join(unknown)} is not a training-loop setting; TrainConfig has {', '.join(known)}")
     return dataclasses.replace(config or TrainConfig(), **overrides)
-
-
-def data_identity(data: SSLData) -> dict:
-    """What a checkpoint records of its data, to refuse resuming on other data."""
-    return {**data.settings, "num_classes": data.num_classes, "labeled_counts": list(data.labeled_counts),
-            "num_images": int(data.images.shape[0])}
 
 
 def _sgd(parameters, cfg: TrainConfig) -> torch.optim.SGD:

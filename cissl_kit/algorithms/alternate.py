@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..checkpoint import RESUME_MAY_CHANGE, check_same, load_checkpoint, save_checkpoint
+from ..checkpoint import check_resumable, data_identity, fits_this_run, load_checkpoint, save_checkpoint
 from ..data.samplers import SAMPLERS
 from ..metrics import PseudoLabelStats, classification_report
 from ..utils import seed_everything
@@ -295,8 +295,6 @@ class AlternateRun:
     # -- checkpoints --------------------------------------------------------------------------
     def state_dict(self, stage_trainer=None) -> dict:
         """The run after its finished stages, plus ``stage_trainer``'s state when a stage is under way."""
-        from ..engine import data_identity
-
         return {
             "kind": self.recipe.name, "hparams": self.recipe.hparams(), "config": dataclasses.asdict(self.config),
             "data": data_identity(self.data), "net": self.net.state_dict(),
@@ -314,17 +312,12 @@ class AlternateRun:
     def resume(self, path) -> "AlternateRun":
         """Continue from a checkpoint of the same recipe, settings and data: the finished stages are
         skipped and an unfinished one continues from its last step."""
-        from ..engine import data_identity
-
         state = load_checkpoint(path, self.recipe.name, self.data.device)
         source = f"checkpoint {path}"
-        check_same(source, "hyper-parameters", state.get("hparams") or {}, self.recipe.hparams())
-        check_same(source, "training-loop settings", state.get("config") or {}, dataclasses.asdict(self.config),
-                   ignore=RESUME_MAY_CHANGE)
-        check_same(source, "data", state.get("data") or {}, data_identity(self.data))
+        check_resumable(source, state, self.recipe.hparams(), self.data, dataclasses.asdict(self.config))
         if self.records:
             raise RuntimeError("resume() continues a fresh run; this one has already run stages")
-        try:
+        with fits_this_run(source):
             self.net.load_state_dict(state["net"])
             self.memory.probs, self.memory.seen = state["memory"]["probs"], state["memory"]["seen"]
             self.records, self.pseudo_labels = list(state["records"]), state["pseudo_labels"]
@@ -333,8 +326,6 @@ class AlternateRun:
             self.seconds = float(state["seconds"])
             torch.set_rng_state(state["torch_rng"].cpu())
             self._unfinished_stage = state["stage_trainer"]
-        except (KeyError, RuntimeError, TypeError) as error:
-            raise ValueError(f"{source} does not fit this run ({type(error).__name__}: {error})") from error
         for _ in self.records:  # skip the finished stages
             next(self._stages)
         return self
@@ -388,14 +379,13 @@ class PseudoLabelLDAM(Recipe):
     scale: float = hparam(30.0, "s, the scale of the cosine logits", low=0.0, low_open=True)
 
     def fit(self, data, config=None, model: nn.Module | None = None, resume: bool = False):
-        from ..engine import TrainConfig, Trainer, data_identity
+        from ..engine import TrainConfig, Trainer
 
         config = config or TrainConfig()
         start = time.perf_counter()
         saved = load_checkpoint(config.checkpoint, self.name, data.device) if resume else None
-        if saved is not None:
-            check_same(f"checkpoint {config.checkpoint}", "hyper-parameters", saved.get("hparams") or {}, self.hparams())
-            check_same(f"checkpoint {config.checkpoint}", "data", saved.get("data") or {}, data_identity(data))
+        if saved is not None:  # (each stage's trainer checks its own loop settings)
+            check_resumable(f"checkpoint {config.checkpoint}", saved, self.hparams(), data)
 
         def checkpoint_writer(first_state: dict | None):
             """Both stages' trainers in one file: stage 1 under way, or stage 1 done and stage 2 under way."""
