@@ -17,6 +17,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from .utils import resolve_device
+
 
 def initialized() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
@@ -47,9 +49,7 @@ def init_from_env(device: str = "auto") -> str:
     if not launched_by_torchrun():
         return device
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = device != "cpu" and not str(device).startswith("mps") and torch.cuda.is_available()
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for but CUDA is not available here; use --device cpu")
+    use_cuda = resolve_device(device).type == "cuda"  # (MPS has no process-group backend: the CPU)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
     if use_cuda:
@@ -68,13 +68,6 @@ def check_divisible(batch_size: int) -> None:
     if batch_size % world_size():
         raise ValueError(f"batch_size must be a multiple of the number of processes ({world_size()}) "
                          f"under torchrun, got {batch_size}")
-
-
-def local_share(tensor: Tensor | None) -> Tensor | None:
-    """This rank's contiguous share of a global batch tensor (the whole tensor in one process)."""
-    if tensor is None or not initialized():
-        return tensor
-    return tensor.chunk(world_size())[rank()]
 
 
 def all_reduce_(tensor: Tensor, op: str = "sum") -> Tensor:
@@ -98,9 +91,10 @@ def gather_rows(local: Tensor, total: int) -> Tensor:
     return torch.cat([part[:size] for part, size in zip(parts, sizes)])
 
 
-def local_rows(tensor: Tensor) -> Tensor:
-    """This rank's block of rows for :func:`gather_rows`."""
-    if not initialized():
+def local_rows(tensor: Tensor | None) -> Tensor | None:
+    """This rank's contiguous block of rows (of a global batch, or for :func:`gather_rows`); all of
+    ``tensor`` in one process."""
+    if tensor is None or not initialized():
         return tensor
     return tensor.tensor_split(world_size())[rank()]
 

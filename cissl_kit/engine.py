@@ -247,7 +247,7 @@ class Trainer:
         """Under torchrun, this rank's share of the global batch (every rank draws the same one)."""
         if not distributed.initialized():
             return batch
-        return Batch(**{f.name: distributed.local_share(getattr(batch, f.name)) for f in dataclasses.fields(batch)})
+        return Batch(**{f.name: distributed.local_rows(getattr(batch, f.name)) for f in dataclasses.fields(batch)})
 
     def _layout(self, images: Tensor) -> Tensor:
         """Images in the memory format the network was put in (channels-last on CUDA)."""
