@@ -187,13 +187,16 @@ class Trainer:
                 self.train_step()
                 bar.update(1)
                 last = self.step == cfg.steps
-                if self.step % cfg.log_every == 0 or last:
-                    postfix.update(self._check_logs())
-                if self.step % cfg.eval_every == 0 or last:
-                    self._record_evaluation()
-                    postfix["acc"] = f"{self.history[-1]['accuracy']:.3f}"
-                if self.step % cfg.log_every == 0 or last:
-                    bar.set_postfix(postfix, refresh=False)
+                log_due, eval_due = self.step % cfg.log_every == 0 or last, self.step % cfg.eval_every == 0 or last
+                if log_due or eval_due:
+                    means = self._log_means()  # one host pull (under torchrun: one all-reduce) per such step
+                    if log_due:  # the progress bar: running loss and mask rate, then accuracy
+                        postfix.update({k: f"{v:.3f}" for k, v in means.items() if k in ("loss", "mask")})
+                    if eval_due:
+                        self._record_evaluation(means)
+                        postfix["acc"] = f"{self.history[-1]['accuracy']:.3f}"
+                    if log_due:
+                        bar.set_postfix(postfix, refresh=False)
                 if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or last:
                     self._write_checkpoint()
         except KeyboardInterrupt:  # the last checkpoint on disk stays as it was
@@ -383,12 +386,9 @@ class Trainer:
             )
         return means
 
-    def _check_logs(self) -> dict[str, str]:
-        """The progress-bar postfix: running loss and mask rate."""
-        return {k: f"{v:.3f}" for k, v in self._log_means().items() if k in ("loss", "mask")}
-
-    def _record_evaluation(self) -> None:
-        means = self._log_means()
+    def _record_evaluation(self, means: dict[str, float] | None = None) -> None:
+        """Evaluate and append a history row with ``means`` (default: the running log means)."""
+        means = self._log_means() if means is None else means
         test = self.evaluate()
         if self.uses_unlabeled:
             distributed.all_reduce_(self.pl_stats.counts)  # the counts of all ranks
