@@ -254,10 +254,8 @@ def run_benchmark(args: argparse.Namespace) -> list[dict]:
 
 def write_run(results: Sequence[TrainResult], out: Path, name: str) -> Path:
     """results.json, summary.csv, history.csv and curves.png in ``out/name``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # a plain Figure, as in benchmark.write_figures: no pyplot state and no backend switch
+    from matplotlib.figure import Figure
 
     from .viz import plot_history, plot_per_class
 
@@ -266,12 +264,12 @@ def write_run(results: Sequence[TrainResult], out: Path, name: str) -> Path:
     (folder / "results.json").write_text(json.dumps([r.to_dict() for r in results], indent=1))
     _write_csv(folder / "summary.csv", [r.summary() for r in results])
     _write_csv(folder / "history.csv", [{"method": r.method, **row} for r in results for row in r.history])
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4))
+    fig = Figure(figsize=(13, 4))
+    axes = fig.subplots(1, 2)
     plot_history({r.method: r.history for r in results}, "accuracy", "Test accuracy (EMA model)", ax=axes[0])
     plot_per_class({r.method: r.final["per_class"] for r in results}, results[0].data["groups"], ax=axes[1])
     fig.tight_layout()
     fig.savefig(folder / "curves.png", dpi=110)
-    plt.close(fig)
     return folder
 
 

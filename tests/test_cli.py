@@ -66,3 +66,23 @@ def test_cli_checkpoints_and_resumes(tmp_path, capsys):
         assert "--resume needs --checkpoint" in str(exit)
     else:
         raise AssertionError("--resume without --checkpoint did not fail")
+
+
+def test_writing_figures_leaves_the_matplotlib_backend_alone(tmp_path):
+    """A notebook's inline backend must survive write_run / write_figures (no switch to Agg)."""
+    import matplotlib
+
+    from cissl_kit import make_ssl_data, train
+    from cissl_kit.benchmark import reference_results, write_figures
+    from cissl_kit.cli import write_run
+
+    previous = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        result = train("supervised", make_ssl_data("digits", device="cpu"), steps=4, eval_every=2, progress=False)
+        write_run([result], tmp_path, "run")
+        write_figures(reference_results(), tmp_path)
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(previous)
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 10_000 and (tmp_path / "summary.png").is_file()
