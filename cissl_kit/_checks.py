@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import math
+import os
 from collections.abc import Iterable
 from numbers import Integral, Real
 from typing import Any
+
+GIB = 1024**3
 
 
 def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -39,12 +43,59 @@ def check_float(
     return value
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is True or False, else raise naming ``name``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
-    """Return ``value`` if it is one of ``choices``, else raise listing them."""
+    """Return ``value`` if it is one of ``choices``, else raise listing them (and the closest one)."""
     choices = tuple(choices)
     if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}{did_you_mean(value, choices)}")
     return value
+
+
+def did_you_mean(value: Any, choices: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``choices`` (case-insensitive), or ``""``."""
+    if not isinstance(value, str):
+        return ""
+    choices = list(choices)
+    lower = {c.lower(): c for c in choices}
+    if value.lower() in lower:
+        return f" (did you mean {lower[value.lower()]!r}?)"
+    close = difflib.get_close_matches(value.lower(), list(lower), n=1, cutoff=0.6)
+    return f" (did you mean {lower[close[0]]!r}?)" if close else ""
+
+
+def memory_bytes(device: Any = "cpu") -> int | None:
+    """Total memory of ``device`` in bytes (physical RAM for the CPU), or ``None`` where unknown."""
+    kind = getattr(device, "type", str(device).split(":")[0])
+    if kind == "cuda":
+        import torch
+
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system
+        return None
+
+
+def check_fits_in_memory(what: str, needed: float, device: Any, advice: str) -> None:
+    """Raise ``ValueError`` when ``needed`` bytes exceed the whole memory of ``device``."""
+    total = memory_bytes(device)
+    if total is not None and needed > total:
+        raise ValueError(f"{what} needs at least {format_bytes(needed)}, more than the {format_bytes(total)} of "
+                         f"memory on {device}; {advice}")
+
+
+def format_bytes(count: float) -> str:
+    for unit, size in (("PiB", 1024**5), ("TiB", 1024**4), ("GiB", GIB), ("MiB", 1024**2)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count / 1024:.1f} KiB"
 
 
 def _range_text(minimum: int | None, maximum: int | None) -> str:

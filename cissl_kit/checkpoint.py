@@ -8,6 +8,7 @@ refuses anything that could execute code.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import zipfile
@@ -21,7 +22,7 @@ import torch
 from .distributed import is_main
 
 FORMAT = "cissl_kit-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: a SHA-256 digest of every tensor, checked on load
 
 # training-loop settings that may differ between the interrupted and the resumed run
 RESUME_MAY_CHANGE = ("progress", "checkpoint", "checkpoint_every", "log_every", "eval_batch_size", "compile")
@@ -36,7 +37,7 @@ def save_checkpoint(state: Mapping[str, Any], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save({"format": FORMAT, "version": VERSION, **state}, temporary)
+        torch.save({"format": FORMAT, "version": VERSION, **state, "digests": tensor_digests(state)}, temporary)
         os.replace(temporary, path)  # atomic on POSIX and Windows
     finally:
         temporary.unlink(missing_ok=True)
@@ -64,7 +65,68 @@ def load_checkpoint(path: str | Path, kind: str, device: torch.device | str = "c
                          f"1..{VERSION} (upgrade cissl_kit)")
     if state.get("kind") != kind:
         raise ValueError(f"checkpoint {path} holds a {state.get('kind')!r} run; this run needs a {kind!r} checkpoint")
+    check_digests(path, state)
     return state
+
+
+def tensor_digests(state: Mapping[str, Any]) -> dict[str, str]:
+    """SHA-256 of every tensor in ``state`` (its dtype, shape and bytes), keyed by its path ``a/b/c``."""
+    return {name: _digest(tensor) for name, tensor in _tensors(state)}
+
+
+def check_digests(path: str | Path, state: Mapping[str, Any]) -> None:
+    """Refuse a checkpoint whose tensors were altered after it was written (version 1 files carry no
+    digests), and one whose network weights hold NaN or infinite values."""
+    if state["version"] >= 2:
+        saved = state.get("digests")
+        if not isinstance(saved, dict):
+            raise ValueError(f"checkpoint {path} has no tensor digests; it was altered or written by another program")
+        body = {k: v for k, v in state.items() if k not in ("format", "version", "digests")}
+        current = tensor_digests(body)
+        for name in sorted(set(saved) | set(current)):
+            if saved.get(name) != current.get(name):
+                what = "is missing" if name not in current else "was added" if name not in saved else \
+                    "does not match the digest written with it"
+                raise ValueError(f"checkpoint {path} is corrupted: tensor {name!r} {what}; "
+                                 "resume from an intact copy or start afresh")
+    for name, tensor in _tensors(state):
+        if name.split("/")[0] in ("net", "ema_net") and tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            raise ValueError(f"checkpoint {path}: tensor {name!r} holds NaN or infinite values; "
+                             "resume from an earlier checkpoint or start afresh")
+
+
+def _tensors(value: Any, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
+    if isinstance(value, torch.Tensor):
+        yield prefix, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _tensors(item, f"{prefix}/{key}" if prefix else str(key))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _tensors(item, f"{prefix}/{i}")
+
+
+def _digest(tensor: torch.Tensor) -> str:
+    data = tensor.detach().cpu().contiguous()
+    hasher = hashlib.sha256(f"{data.dtype}{tuple(data.shape)}".encode())
+    if data.numel():
+        hasher.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return hasher.hexdigest()
+
+
+def peek_checkpoint(path: str | Path) -> dict:
+    """``kind``, ``method`` and ``step`` of a checkpoint file, for messages (``{}`` if unreadable)."""
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable file: nothing to say about it
+        return {}
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        return {}
+    step = state.get("step")
+    if step is None and isinstance(state.get("records"), list):  # a recipe: finished stages
+        step = state.get("steps_done")
+    return {"kind": state.get("kind"), "method": state.get("method", state.get("kind")), "step": step,
+            "total": (state.get("config") or {}).get("steps")}
 
 
 def data_identity(data: Any) -> dict:

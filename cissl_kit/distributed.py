@@ -11,12 +11,17 @@ kept per rank, from its share of each batch.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import os
+import re
+from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from ._checks import check_float
 from .utils import resolve_device
 
 
@@ -41,21 +46,38 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def init_from_env(device: str = "auto") -> str:
+DEFAULT_TIMEOUT = 300  # seconds a rank waits for the others in a collective before it gives up
+
+
+class PeerLost(RuntimeError):
+    """Another process of the group stalled or died: no answer within the process-group timeout."""
+
+
+def init_from_env(device: str = "auto", timeout: float = DEFAULT_TIMEOUT) -> str:
     """Join the process group ``torchrun`` set up (gloo on the CPU, nccl on CUDA); the device to use.
 
-    Outside ``torchrun`` it changes nothing and returns ``device``.
+    A rank that waits more than ``timeout`` seconds for the others in a collective (one stalled or
+    died) stops with :class:`PeerLost`. Outside ``torchrun`` it changes nothing and returns ``device``.
     """
+    check_float("timeout", timeout, 0.0, min_inclusive=False)
     if not launched_by_torchrun():
         return device
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = resolve_device(device).type == "cuda"  # (MPS has no process-group backend: the CPU)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
+        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=datetime.timedelta(seconds=timeout))
     if use_cuda:
         torch.cuda.set_device(local_rank)
         return f"cuda:{local_rank}"
     return "cpu"
+
+
+def finish() -> None:
+    """Wait until every rank got here (rank 0 has written its files), so that no rank tears the
+    group down while another still uses it."""
+    if initialized():
+        with peers_answer():
+            dist.barrier()
 
 
 def shutdown() -> None:
@@ -73,10 +95,35 @@ def check_divisible(batch_size: int) -> None:
 def all_reduce_(tensor: Tensor, op: str = "sum") -> Tensor:
     """Sum (or ``"mean"``) ``tensor`` over ranks in place."""
     if initialized():
-        dist.all_reduce(tensor)
+        with peers_answer():
+            dist.all_reduce(tensor)
         if op == "mean":
             tensor /= world_size()
     return tensor
+
+
+@contextlib.contextmanager
+def peers_answer() -> Iterator[None]:
+    """Turn a collective's failure (a stalled or dead rank, past the timeout) into :class:`PeerLost`."""
+    try:
+        yield
+    except RuntimeError as error:  # gloo / nccl report a lost peer as a RuntimeError (DistBackendError)
+        lost = re.search(r"time[d ]?out|connection|closed|peer|recv|send|broken pipe|reset", str(error), re.I)
+        if not initialized() or isinstance(error, PeerLost) or not lost:
+            raise
+        raise PeerLost(f"rank {rank()} of {world_size()}: {lost_peer_text(error)}") from error
+
+
+def lost_peer_text(error: BaseException) -> str:
+    """What a rank says when a collective failed: which peer, if the backend named it, and why."""
+    text = " ".join(str(error).split())
+    peer = re.search(r"rank[ :=]*(\d+)", text, re.I)
+    if peer and int(peer.group(1)) != rank():
+        named = f"rank {peer.group(1)}"
+    else:  # gloo does not say which peer went silent; with two processes it can only be the other one
+        named = f"rank {1 - rank()}" if world_size() == 2 else "another rank"
+    return (f"no answer from {named} within the process-group timeout (it stalled or died; "
+            f"--dist-timeout sets the limit): {text[:200]}")
 
 
 def gather_rows(local: Tensor, total: int) -> Tensor:
@@ -87,7 +134,8 @@ def gather_rows(local: Tensor, total: int) -> Tensor:
     padded = local.new_zeros((max(sizes), *local.shape[1:]))
     padded[: len(local)] = local
     parts = [torch.empty_like(padded) for _ in sizes]
-    dist.all_gather(parts, padded)
+    with peers_answer():
+        dist.all_gather(parts, padded)
     return torch.cat([part[:size] for part, size in zip(parts, sizes)])
 
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import distributed
-from ._checks import check_choice, check_float, check_int
+from ._checks import check_bool, check_choice, check_fits_in_memory, check_float, check_int
 from .checkpoint import check_resumable, check_same, data_identity, fits_this_run, load_checkpoint, save_checkpoint
 from .algorithms import Algorithm, Batch, Recipe, StepContext, build_algorithm
 from .data import SSLData, make_sampler
@@ -51,7 +51,7 @@ class TrainConfig:
     seed: int = 0
     model: str | None = None  # None: small_cnn up to 16×16 images, wrn28_2 above, mlp for vectors
     amp: bool = True  # only on CUDA
-    channels_last: bool = True  # only on CUDA, for image models
+    channels_last: bool = True  # image models on CUDA and the CPU (measured faster on both: benchmarks/bench.py)
     compile: bool = False  # torch.compile the algorithm's training step (PyTorch ≥ 2.0)
     progress: bool = True
     checkpoint: str | None = None  # file written every checkpoint_every steps and at the end
@@ -71,6 +71,10 @@ class TrainConfig:
         check_float("weight_decay", self.weight_decay, 0.0)
         check_float("ema", self.ema, 0.0, 1.0, max_inclusive=False)
         check_choice("schedule", self.schedule, SCHEDULES)
+        for name in ("nesterov", "amp", "channels_last", "compile", "progress"):
+            check_bool(name, getattr(self, name))
+        if self.model is not None:
+            check_choice("model", self.model, MODELS)
 
 
 @dataclass
@@ -134,7 +138,8 @@ class Trainer:
         if model.head.out_features != data.num_classes:
             raise ValueError(f"model.head has {model.head.out_features} outputs but the data has {data.num_classes} classes")
         self.net = self.algorithm.build_network(model).to(self.device)
-        self.channels_last = cfg.channels_last and self.device.type == "cuda" and len(data.input_shape) == 3
+        check_step_memory(self.net, data, cfg, len(self.algorithm.unlabeled_views))
+        self.channels_last = cfg.channels_last and self.device.type in ("cuda", "cpu") and len(data.input_shape) == 3
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.ema_net = copy.deepcopy(self.net).requires_grad_(False)
@@ -173,12 +178,13 @@ class Trainer:
         # called with the trainer where a checkpoint is due; None writes config.checkpoint
         # (a multi-stage recipe sets it to save its whole run)
         self.checkpoint_writer: Callable[[Trainer], None] | None = None
+        self._fit_started: float | None = None
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self) -> TrainResult:
         """Train until ``config.steps``; Ctrl-C / KeyboardInterrupt stops early and keeps the result so far."""
         cfg = self.config
-        start = time.perf_counter()
+        start = self._fit_started = time.perf_counter()
         bar = tqdm(total=cfg.steps, initial=self.step, desc=self.algorithm.name,
                    disable=not cfg.progress or not distributed.is_main(), dynamic_ncols=True)
         interrupted, postfix = False, {}
@@ -205,18 +211,25 @@ class Trainer:
                 self._record_evaluation()
         finally:
             bar.close()
-        self.seconds += time.perf_counter() - start
+            self.seconds += time.perf_counter() - start
+            self._fit_started = None
         return self.result(interrupted)
+
+    def elapsed(self) -> float:
+        """Seconds of training so far, the running ``fit`` included (what a checkpoint records)."""
+        running = time.perf_counter() - self._fit_started if self._fit_started is not None else 0.0
+        return self.seconds + running
 
     def train_step(self, batch: Batch | None = None) -> None:
         """One optimisation step of the algorithm on ``batch`` (default: the next one), then the EMA update."""
         self.net.train()
         batch = self._local_share(self.next_batch() if batch is None else batch)
         ctx = StepContext(self.step, self.config.steps, self.data.num_classes, self.class_prior)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp), distributed.peers_answer():
             out = self._training_step(self.net, batch, ctx)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(out.loss).backward()
+        with distributed.peers_answer():  # DDP averages the gradients across ranks here
+            self.scaler.scale(out.loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -253,7 +266,7 @@ class Trainer:
         return Batch(**{f.name: distributed.local_rows(getattr(batch, f.name)) for f in dataclasses.fields(batch)})
 
     def _layout(self, images: Tensor) -> Tensor:
-        """Images in the memory format the network was put in (channels-last on CUDA)."""
+        """Images in the memory format the network was put in (channels-last for image models)."""
         return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
 
     # -- evaluation --------------------------------------------------------------------------
@@ -304,7 +317,7 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
             "labeled_sampler": self.labeled_sampler.state_dict(),
             "unlabeled_sampler": self.unlabeled_sampler.state_dict() if self.unlabeled_sampler else None,
-            "history": list(self.history), "final": dict(self.final), "seconds": self.seconds,
+            "history": list(self.history), "final": dict(self.final), "seconds": self.elapsed(),
             "log_sums": dict(self._log_sums), "log_steps": self._log_steps, "pl_stats": self.pl_stats.counts,
         }
 
@@ -400,6 +413,59 @@ class Trainer:
         self.final = {**test, **pseudo, "step": self.step}
         self._log_sums, self._log_steps = {}, 0
         self.pl_stats.reset()
+
+
+@torch.no_grad()
+def activation_bytes(net: nn.Module, input_shape: Sequence[int], device: torch.device) -> int:
+    """Bytes of every module output for one input (forward hooks, eval mode): what a training step
+    stores per sample for the backward pass, at least."""
+    sizes: list[int] = []
+
+    def count(_module, _inputs, output) -> None:
+        if isinstance(output, Tensor):
+            sizes.append(output.numel() * output.element_size())
+
+    leaves = [m for m in net.modules() if not any(True for _ in m.children())]
+    hooks = [m.register_forward_hook(count) for m in leaves]
+    was_training = net.training
+    net.eval()
+    try:
+        net(torch.zeros(1, *input_shape, device=device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        net.train(was_training)
+    return sum(sizes) + 4 * math.prod(input_shape)
+
+
+def check_step_memory(net: nn.Module, data: SSLData, config: TrainConfig, unlabeled_views: int = 0) -> None:
+    """Refuse batch sizes whose training step or evaluation cannot fit in the device's memory at all
+    (a lower bound: activations and their gradients, without the network's own workspace)."""
+    per_sample = activation_bytes(net, data.input_shape, data.device)
+    images = config.batch_size * (1 + config.uratio * unlabeled_views * (data.unlabeled_idx.numel() > 0))
+    check_fits_in_memory(
+        f"a training step on {images:,} images (batch_size {config.batch_size:,}, uratio {config.uratio}, "
+        f"{unlabeled_views} unlabeled view(s))", 2 * per_sample * images, data.device,
+        "lower batch_size (CLI: --batch-size) or uratio (--uratio)")
+    evaluated = min(config.eval_batch_size, max(1, len(data.test_labels)))
+    check_fits_in_memory(f"evaluation in batches of {evaluated:,} images", per_sample * evaluated, data.device,
+                         "lower eval_batch_size (CLI: --eval-batch-size)")
+
+
+def preflight(method: Algorithm | Recipe | str, data: SSLData, config: TrainConfig | None = None) -> None:
+    """Check before training what a run would otherwise find out only on its way: the method's
+    set-up on this data (on a throw-away network; nothing trains) and its batches against the
+    device's memory, without building an optimiser or joining DDP. Raises the error the run would raise."""
+    method = build_algorithm(method) if isinstance(method, str) else method
+    config = _config_with(config, {})
+    net = build_model(config.model or default_model(data.input_shape), data.num_classes, data.input_shape)
+    if isinstance(method, Recipe):  # its stages train labeled batches of config.batch_size
+        check_step_memory(net.to(data.device), data, config)
+        return
+    algorithm = dataclasses.replace(method)  # a copy: set-up must not touch the method that will train
+    net = algorithm.build_network(net).to(data.device)
+    check_step_memory(net, data, config, len(algorithm.unlabeled_views))
+    algorithm.setup(net, data)  # allocates its state (SeMi's memory bank …) with the same checks
 
 
 def _config_with(config: TrainConfig | None, overrides: dict) -> TrainConfig:

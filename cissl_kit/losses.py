@@ -56,6 +56,23 @@ def fixmatch_consistency_loss(
     return Consistency(masked_cross_entropy(logits_strong, pseudo_labels, mask), mask, pseudo_labels, probs)
 
 
+def balanced_branch_losses(
+    logits_lb: Tensor, targets_lb: Tensor, logits_weak: Tensor, logits_strong: Tensor, log_prior: Tensor,
+    tau: float, threshold: float,
+) -> tuple[Tensor, Tensor]:
+    """SeMi's balanced branch: ``(L_s^b, L_u^b)`` for a second linear head.
+
+    L_s^b (Eq. 10): the logit-adjusted cross-entropy of the balanced head's labeled logits,
+    ``logits_lb + τ·log π``. L_u^b (Eq. 11): its strong-view logits learn the main head's weak-view
+    prediction made balanced, ``softmax(logits_weak − τ·log π)``, where that is above ``threshold``.
+    """
+    loss_lb = logit_adjusted_cross_entropy(logits_lb, targets_lb, log_prior, tau)  # Eq. 10
+    balanced = torch.softmax(logits_weak.detach().float() - tau * log_prior, dim=1)
+    confidence, labels = balanced.max(1)
+    loss_ulb = masked_cross_entropy(logits_strong, labels, (confidence >= threshold).float())  # Eq. 11
+    return loss_lb, loss_ulb
+
+
 def normalized_entropy(probs: Tensor) -> Tensor:
     """H(p) / log K in [0, 1] per row (0·log 0 = 0)."""
     return torch.special.entr(probs).sum(1) / math.log(probs.shape[1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_float, check_int
+from ._checks import check_choice, check_fits_in_memory, check_float, check_int
 
 BANK_POLICIES = ("confidence", "fifo")
 
@@ -32,6 +32,8 @@ class BalancedMemoryBank:
         self.dim = check_int("dim", dim, minimum=1)
         self.decay_factor = check_float("decay", decay, 0.0, 1.0)
         self.policy = check_choice("policy", policy, BANK_POLICIES)
+        check_fits_in_memory(f"a memory bank of {num_classes} classes × {slots:,} slots × {dim} dimensions",
+                             num_classes * slots * (4 * dim + 12), device, "lower slots (CLI: --bank-slots)")
         self.features = torch.zeros(num_classes, slots, dim, device=device)
         self.confidences = torch.zeros(num_classes, slots, device=device)
         self.stamps = torch.full((num_classes, slots), -1, dtype=torch.long, device=device)  # push count at entry

@@ -102,7 +102,7 @@ def test_bad_hyper_parameters_name_the_parameter(kwargs, word):
 
 
 def test_build_algorithm_errors():
-    with pytest.raises(ValueError, match="method must be one of 'supervised', 'pseudolabel', 'fixmatch'"):
+    with pytest.raises(ValueError, match="method must be one of 'supervised', 'supervised_la', 'pseudolabel', 'fixmatch'"):
         build_algorithm("mixmatch")
     with pytest.raises(ValueError, match="has no hyper-parameter sampler"):
         build_algorithm("fixmatch", sampler="balanced")

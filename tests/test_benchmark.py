@@ -11,7 +11,8 @@ TINY = TrainConfig(steps=10, eval_every=10, log_every=5, progress=False)
 
 
 def test_grid_rows_summary_and_resume(tmp_path, monkeypatch):
-    rows = bench.run_grid(["supervised", "fixmatch"], ["consistent"], [0, 1], config=TINY, out=tmp_path, progress=False)
+    rows = bench.run_grid(["supervised", "fixmatch"], ["consistent"], [0, 1], config=TINY, out=tmp_path, progress=False,
+                          dataset="digits")
     assert [(r["label"], r["seed"]) for r in rows] == [("supervised", 0), ("fixmatch", 0), ("supervised", 1), ("fixmatch", 1)]
     assert len(list((tmp_path / "cells").glob("*.json"))) == 4
     summary = bench.summarize(rows)
@@ -24,17 +25,18 @@ def test_grid_rows_summary_and_resume(tmp_path, monkeypatch):
         raise AssertionError("a finished run was trained again")
 
     monkeypatch.setattr(Trainer, "fit", no_training)
-    again = bench.run_grid(["supervised", "fixmatch"], ["consistent"], [0, 1], config=TINY, out=tmp_path, progress=False)
+    again = bench.run_grid(["supervised", "fixmatch"], ["consistent"], [0, 1], config=TINY, out=tmp_path, progress=False,
+                          dataset="digits")
     assert again == json.loads(json.dumps(rows))  # reused from disk
     # different settings are not reused
     with pytest.raises(AssertionError, match="trained again"):
         bench.run_grid(["supervised"], ["consistent"], [0], config=TrainConfig(steps=11, progress=False),
-                       out=tmp_path, progress=False)
+                       out=tmp_path, progress=False, dataset="digits")
 
 
 def test_grid_takes_labelled_variants(tmp_path):
     rows = bench.run_grid({"SeMi w/o EA": lambda: SeMi(use_alignment=False)}, ["reversed"], [0], config=TINY,
-                          progress=False)
+                          progress=False, dataset="digits")
     assert rows[0]["label"] == "SeMi w/o EA" and rows[0]["profile"] == "reversed"
     table = bench.summary_table(rows)
     assert f"| reversed | SeMi w/o EA | 1 | {100 * rows[0]['accuracy']:.1f} |" in table and "±" not in table
@@ -53,9 +55,10 @@ def test_cli_benchmark(tmp_path, capsys):
     assert cells == ["fixmatch--consistent--seed0.json", "semi--consistent--seed0.json"]
     saved = json.loads((tmp_path / "cells" / cells[1]).read_text())
     assert saved["settings"]["hparams"]["threshold"] == 0.8  # --threshold reached both methods
-    for argv, message in ((["--profiles", "sideways"], "--profiles must name"), (["--seeds", "a"], "--seeds must be")):
-        with pytest.raises(SystemExit, match=message):
-            main(["benchmark", "--method", "fixmatch", "--out", str(tmp_path)] + argv)
+    for argv, message in ((["--profiles", "sideways"], "--profiles: unknown name 'sideways'"),
+                          (["--seeds", "a"], "--seeds must be integers")):
+        assert main(["benchmark", "--method", "fixmatch", "--out", str(tmp_path)] + argv) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_cli_and_python_grids_share_finished_runs(tmp_path, monkeypatch):
@@ -72,7 +75,8 @@ def test_cli_and_python_grids_share_finished_runs(tmp_path, monkeypatch):
 
 
 def test_rows_carry_what_the_comparison_plots_need(tmp_path):
-    rows = bench.run_grid(["supervised"], ["consistent", "reversed"], [0, 1], config=TINY, progress=False)
+    rows = bench.run_grid(["supervised"], ["consistent", "reversed"], [0, 1], config=TINY, progress=False,
+                          dataset="digits")
     for row in rows:
         confusion = row["confusion"]
         assert len(confusion) == 10 and sum(map(sum, confusion)) == 500  # the balanced test set

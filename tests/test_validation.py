@@ -10,7 +10,7 @@ from torch import nn
 from cissl_kit import make_ssl_data
 from cissl_kit.algorithms import AlternateSampling, FixMatch, SeMi, build_algorithm
 from cissl_kit.cli import main
-from cissl_kit.data import make_sampler
+from cissl_kit.data import long_tailed_counts, make_sampler, unlabeled_counts
 from cissl_kit.engine import TrainConfig, Trainer, train
 from cissl_kit.memory_bank import BalancedMemoryBank
 from cissl_kit.models import build_model
@@ -27,6 +27,12 @@ FAMILIES = {
         (lambda d: Trainer(42, d), TypeError, "algorithm must be an Algorithm or a method name"),
         (lambda d: Trainer("fixmatch", d, model="resnet18"), TypeError, "set TrainConfig(model=...)"),
         (lambda d: TrainConfig(checkpoint=3), TypeError, "checkpoint must be a file path"),
+        (lambda d: TrainConfig(amp="yes"), TypeError, "amp must be True or False, got 'yes'"),
+        (lambda d: TrainConfig(nesterov=2), TypeError, "nesterov must be True or False, got 2"),
+        (lambda d: TrainConfig(progress=None), TypeError, "progress must be True or False, got None"),
+        (lambda d: make_ssl_data("cifar10", root=None), TypeError, "root must be a folder path"),
+        (lambda d: make_ssl_data("digits", unlabeled_profile=5), TypeError,
+         "unlabeled_profile must be one of 'consistent', 'uniform', 'reversed' or a sequence"),
     ],
     "out of range": [
         (lambda d: make_ssl_data("digits", n_max=0), ValueError, "n_max must be an integer >= 1, got 0"),
@@ -39,10 +45,26 @@ FAMILIES = {
         (lambda d: AlternateSampling(loops=-1), ValueError, "loops must be an integer >= 0, got -1"),
         (lambda d: BalancedMemoryBank(10, slots=0, dim=8), ValueError, "slots must be an integer >= 1, got 0"),
         (lambda d: build_model("small_cnn", 1, (1, 8, 8)), ValueError, "num_classes must be an integer >= 2"),
+        (lambda d: unlabeled_counts(80, float("nan"), 10, "uniform"), ValueError,
+         "unlabeled_imbalance_ratio must be a number in [1, inf), got nan"),
+        (lambda d: long_tailed_counts(40, 20, 10**12), ValueError, "num_classes must be an integer in [1, 100000]"),
+    ],
+    "sizes that cannot fit in memory (no hang, no allocator error)": [
+        (lambda d: make_sampler("random", torch.arange(10), 10**12), ValueError,
+         "a batch of 1,000,000,000,000 indices needs at least"),
+        (lambda d: BalancedMemoryBank(10, slots=10**12, dim=128), ValueError, "lower slots (CLI: --bank-slots)"),
+        (lambda d: Trainer("fixmatch", d, batch_size=10**9), ValueError,
+         "a training step on 5,000,000,000 images (batch_size 1,000,000,000, uratio 2, 2 unlabeled view(s))"),
+        (lambda d: Trainer("supervised", d, batch_size=10**9), ValueError,
+         "a training step on 1,000,000,000 images (batch_size 1,000,000,000, uratio 2, 0 unlabeled view(s))"),
     ],
     "unknown name": [
-        (lambda d: make_ssl_data("mnist"), ValueError, "dataset must be one of 'digits'"),
+        (lambda d: make_ssl_data("Mnist"), ValueError, "dataset must be one of 'digits', 'mnist'"),
+        (lambda d: make_ssl_data("MNIST"), ValueError, "(did you mean 'mnist'?)"),
         (lambda d: make_ssl_data("digits", device="tpu"), ValueError, "device must be 'auto', 'cpu'"),
+        (lambda d: make_ssl_data("digits", device="meta"), ValueError, "device must be 'auto', 'cpu'"),
+        (lambda d: make_ssl_data("digits", device="mps"), ValueError, "Apple MPS is not available here"),
+        (lambda d: build_algorithm("SeMi"), ValueError, "got 'SeMi' (did you mean 'semi'?)"),
         (lambda d: train("mixmatch", d), ValueError, "method must be one of 'supervised'"),
         (lambda d: build_algorithm("fixmatch", tau=0.3), ValueError, "method 'fixmatch' has no hyper-parameter tau"),
         (lambda d: Trainer("fixmatch", d, stepz=3), TypeError, "stepz is not a training-loop setting"),
@@ -63,12 +85,27 @@ FAMILIES = {
         (lambda d: make_ssl_data("digits", m_max=10_000), ValueError, "lower n_max / m_max / test_per_class"),
         (lambda d: make_ssl_data("digits", test_per_class=500), ValueError, "test 500"),
         (lambda d: make_sampler("random", torch.arange(0), 2), ValueError, "indices must not be empty"),
+        (lambda d: make_ssl_data("cifar10", root=_empty_cifar_files()), ValueError,
+         "data_batch_1 is not a readable cifar10 file (Ran out of input)"),
     ],
     "model without features or head": [
         (lambda d: Trainer("fixmatch", d, model=nn.Linear(64, 10)), TypeError, "model must have a features(x) method"),
         (lambda d: Trainer("fixmatch", d, model=_NoLinearHead()), TypeError, "model must have a linear classifier 'head'"),
     ],
 }
+
+
+def _empty_cifar_files() -> str:
+    """A CIFAR-10 folder whose batch files exist but are empty (an interrupted extraction)."""
+    import tempfile
+    from pathlib import Path
+
+    root = Path(tempfile.mkdtemp())
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).touch()
+    return str(root)
 
 
 class _NoLinearHead(nn.Module):

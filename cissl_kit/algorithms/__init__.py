@@ -16,6 +16,7 @@ from .alternate import (
     PseudoLabelLDAM,
     TemporalConsistency,
 )
+from .baselines import FixMatchBalancedHead, FixMatchLA, SupervisedLA
 from .base import Algorithm, Batch, Recipe, StepContext, StepOutput, forward_split, hparam
 from .fixmatch import FixMatch
 from .layermatch import LayerMatch
@@ -26,7 +27,8 @@ from .supervised import Supervised
 
 # single-run methods, each trained by the engine's Trainer
 ALGORITHMS: dict[str, type[Algorithm]] = {
-    cls.name: cls for cls in (Supervised, PseudoLabel, FixMatch, SeMi, LayerMatch, LDAMDRW)
+    cls.name: cls for cls in (Supervised, SupervisedLA, PseudoLabel, FixMatch, FixMatchLA, FixMatchBalancedHead, SeMi,
+                              LayerMatch, LDAMDRW)
 }
 # multi-stage methods, each a sequence of Trainer runs
 RECIPES: dict[str, type[Recipe]] = {
@@ -49,5 +51,5 @@ def build_algorithm(name: str, **hparams: Any) -> Algorithm | Recipe:
 __all__ = ["METHODS", "RECIPES", "AlternateRun", "AlternateSampling", "ClassifierTraining", "CosineHeadNet",
            "Decoupling", "EmbeddingTraining", "LDAMDRW", "PseudoLabelDecoupling", "PseudoLabelLDAM", "Recipe",
            "TemporalConsistency", "ldam_margins",
-           "ALGORITHMS", "Algorithm", "BalancedHeadNet", "Batch", "FixMatch", "LayerMatch", "PseudoLabel", "SeMi", "StepContext",
-           "StepOutput", "Supervised", "build_algorithm", "forward_split", "hparam"]
+           "ALGORITHMS", "Algorithm", "BalancedHeadNet", "Batch", "FixMatch", "FixMatchBalancedHead", "FixMatchLA", "LayerMatch", "PseudoLabel", "SeMi", "StepContext",
+           "StepOutput", "Supervised", "SupervisedLA", "build_algorithm", "forward_split", "hparam"]

@@ -113,6 +113,10 @@ class Decoupling(Recipe):
     crt_steps: int = hparam(100, "steps of the re-initialised g (class-balanced, frozen features)", low=1)
     stage_lr: float = hparam(0.1, "learning rate of every stage (cosine schedule per stage; paper 0.1)", low=0.0, low_open=True)
 
+    @property
+    def uses_unlabeled_data(self) -> bool:
+        return getattr(self, "loops", 0) > 0  # Decoupling (and zero loops): the labeled set alone
+
     def start(self, data, config=None, model: nn.Module | None = None) -> "AlternateRun":
         """An :class:`AlternateRun` to drive stage by stage."""
         return AlternateRun(self, data, config, model)

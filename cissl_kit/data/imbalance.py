@@ -15,6 +15,7 @@ from .._checks import check_choice, check_float, check_int
 
 UNLABELED_PROFILES = ("consistent", "uniform", "reversed")
 GROUP_NAMES = ("many", "medium", "few")
+MAX_CLASSES = 100_000  # a bound that keeps every profile a list that fits in memory
 
 
 def long_tailed_counts(n_max: int, imbalance_ratio: float, num_classes: int) -> list[int]:
@@ -29,7 +30,7 @@ def long_tailed_counts(n_max: int, imbalance_ratio: float, num_classes: int) -> 
 def _exponential(n_max: int, ratio: float, num_classes: int, n_name: str, ratio_name: str) -> list[int]:
     n_max = check_int(n_name, n_max, minimum=1)
     ratio = check_float(ratio_name, ratio, minimum=1.0)
-    num_classes = check_int("num_classes", num_classes, minimum=1)
+    num_classes = check_int("num_classes", num_classes, 1, MAX_CLASSES)
     if num_classes == 1:
         return [n_max]
     counts = [int(n_max * ratio ** (-k / (num_classes - 1))) for k in range(num_classes)]
@@ -47,7 +48,7 @@ def step_counts(
     """Step profile: the first classes get ``n_max``, the last ``minority_fraction`` of them ``n_max / ratio``."""
     n_max = check_int("n_max", n_max, minimum=1)
     imbalance_ratio = check_float("imbalance_ratio", imbalance_ratio, minimum=1.0)
-    num_classes = check_int("num_classes", num_classes, minimum=1)
+    num_classes = check_int("num_classes", num_classes, 1, MAX_CLASSES)
     minority_fraction = check_float("minority_fraction", minority_fraction, 0.0, 1.0)
     n_min = int(n_max / imbalance_ratio)
     if n_min < 1:
@@ -72,8 +73,11 @@ def unlabeled_counts(
     most unlabeled data (γ_u = 1/γ_l); a sequence: explicit counts, one per class.
     ``imbalance_ratio`` is γ_u for the consistent and reversed shapes.
     """
-    num_classes = check_int("num_classes", num_classes, minimum=1)
+    num_classes = check_int("num_classes", num_classes, 1, MAX_CLASSES)
     if not isinstance(profile, str):
+        if not isinstance(profile, (Sequence, np.ndarray)):
+            raise TypeError(f"unlabeled_profile must be one of {', '.join(map(repr, UNLABELED_PROFILES))} or a "
+                            f"sequence of {num_classes} counts, got {profile!r}")
         counts = [check_int(f"unlabeled counts[{k}]", c, minimum=0) for k, c in enumerate(profile)]
         if len(counts) != num_classes:
             raise ValueError(
@@ -81,6 +85,7 @@ def unlabeled_counts(
             )
         return counts
     check_choice("unlabeled_profile", profile, UNLABELED_PROFILES)
+    check_float("unlabeled_imbalance_ratio", imbalance_ratio, minimum=1.0)  # checked for every shape
     if profile == "uniform":
         return [check_int("m_max", m_max, minimum=1)] * num_classes
     counts = _exponential(m_max, imbalance_ratio, num_classes, "m_max", "unlabeled_imbalance_ratio")

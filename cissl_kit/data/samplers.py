@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_fits_in_memory, check_int
 
 SAMPLERS = ("random", "balanced")
 
@@ -18,6 +18,9 @@ class RandomSampler:
             raise ValueError("indices must not be empty: there is nothing to sample from")
         self.indices = indices
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        # one batch spanning many epochs draws their permutations at once: 4-byte keys and 8-byte indices
+        check_fits_in_memory(f"a batch of {batch_size:,} indices", 12 * batch_size, indices.device,
+                             "lower batch_size")
         self.generator = generator
         self._order = self._permutation()
         self._position = 0
@@ -26,11 +29,17 @@ class RandomSampler:
         return self.indices[torch.randperm(self.indices.numel(), generator=self.generator, device=self.indices.device)]
 
     def next(self) -> Tensor:
-        parts, needed = [], self.batch_size
+        parts, needed, size = [], self.batch_size, self.indices.numel()
         while needed > 0:
-            if self._position == self._order.numel():
+            if self._position == size:
+                if needed > size:  # whole epochs inside one batch: all their permutations in one draw
+                    epochs = needed // size
+                    keys = torch.rand(epochs, size, generator=self.generator, device=self.indices.device)
+                    parts.append(self.indices[keys.argsort(1)].flatten())
+                    needed -= epochs * size
+                    continue
                 self._order, self._position = self._permutation(), 0
-            take = min(needed, self._order.numel() - self._position)
+            take = min(needed, size - self._position)
             parts.append(self._order[self._position : self._position + take])
             self._position += take
             needed -= take

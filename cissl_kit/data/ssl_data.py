@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,7 +15,7 @@ from .._checks import check_choice, check_float, check_int
 from ..utils import resolve_device
 from .augment import Augmenter, ImageAugmenter, VectorAugmenter
 from .datasets import DEFAULT_ROOT, RawDataset, load_dataset
-from .imbalance import LTSplit, class_groups, long_tailed_counts, make_lt_split, step_counts, unlabeled_counts
+from .imbalance import UNLABELED_PROFILES, LTSplit, class_groups, long_tailed_counts, make_lt_split, step_counts, unlabeled_counts
 
 PROFILES = ("exponential", "step")
 
@@ -22,6 +23,8 @@ PROFILES = ("exponential", "step")
 # setting that fits in digits' ~174 images per class (50 kept per class for a balanced test set).
 DEFAULT_SPLITS = {
     "digits": dict(n_max=40, imbalance_ratio=20.0, m_max=80, test_per_class=50),
+    "mnist": dict(n_max=40, imbalance_ratio=10.0, m_max=320, test_per_class=100),
+    "mnist28": dict(n_max=40, imbalance_ratio=10.0, m_max=320, test_per_class=100),
     "toy2d": dict(n_max=100, imbalance_ratio=20.0, m_max=400, test_per_class=200),
     "cifar10": dict(n_max=1500, imbalance_ratio=100.0, m_max=3000, test_per_class=None),
     "cifar100": dict(n_max=150, imbalance_ratio=10.0, m_max=300, test_per_class=None),
@@ -118,6 +121,13 @@ def make_ssl_data(
     (:data:`DEFAULT_SPLITS`). Test data: the dataset's own test set, or ``test_per_class`` images
     per class carved from the pool when it has none (digits, toy2d).
     """
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a folder path (str or Path), got {root!r}")
+    if not isinstance(unlabeled_profile, (str, Sequence, np.ndarray)):
+        raise TypeError(f"unlabeled_profile must be one of {', '.join(map(repr, UNLABELED_PROFILES))} or a sequence "
+                        f"of per-class counts, got {unlabeled_profile!r}")
+    if not isinstance(dataset, (str, RawDataset)):
+        raise TypeError(f"dataset must be a dataset name or a RawDataset, got {type(dataset).__name__}")
     raw = dataset if isinstance(dataset, RawDataset) else load_dataset(dataset, root, download)
     defaults = DEFAULT_SPLITS.get(raw.name, DEFAULT_SPLITS["digits"])
     n_max = defaults["n_max"] if n_max is None else n_max

@@ -23,7 +23,7 @@ def build_model(name: str, num_classes: int, input_shape: tuple[int, ...]) -> Fe
         raise ValueError(f"model {name!r} takes C×H×W images, got input shape {input_shape}; use mlp for vectors")
     channels = input_shape[0]
     if name == "small_cnn":
-        return SmallCNN(num_classes, channels)
+        return SmallCNN(num_classes, channels, early_pool=min(input_shape[1:]) >= 12)
     if name == "wrn28_2":
         return WideResNet(num_classes, channels, depth=28, widen=2)
     return ResNet18(num_classes, channels)
