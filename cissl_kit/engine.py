@@ -12,6 +12,7 @@ import dataclasses
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +48,7 @@ class TrainConfig:
     ema: float = 0.999
     eval_every: int = 100
     log_every: int = 25
-    eval_batch_size: int = 1024
+    eval_batch_size: int | None = None  # None: 1024 on CUDA, 128 on the CPU (measured faster there)
     seed: int = 0
     model: str | None = None  # None: small_cnn up to 16×16 images, wrn28_2 above, mlp for vectors
     amp: bool = True  # only on CUDA
@@ -63,8 +64,10 @@ class TrainConfig:
         if self.checkpoint is not None and (not isinstance(self.checkpoint, str) or not self.checkpoint):
             raise TypeError(f"checkpoint must be a file path (str or Path) or None, got {self.checkpoint!r}")
         check_int("checkpoint_every", self.checkpoint_every, minimum=0)
-        for name in ("steps", "batch_size", "uratio", "eval_every", "log_every", "eval_batch_size"):
+        for name in ("steps", "batch_size", "uratio", "eval_every", "log_every"):
             check_int(name, getattr(self, name), minimum=1)
+        if self.eval_batch_size is not None:
+            check_int("eval_batch_size", self.eval_batch_size, minimum=1)
         check_int("seed", self.seed, minimum=0)
         check_float("lr", self.lr, 0.0, min_inclusive=False)
         check_float("momentum", self.momentum, 0.0, 1.0, max_inclusive=False)
@@ -276,7 +279,7 @@ class Trainer:
         net = self.ema_net if use_ema else self.net
         net.eval()
         outputs = []
-        for chunk in images.split(self.config.eval_batch_size):
+        for chunk in images.split(eval_batch_size(self.config, self.device)):
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
                 outputs.append(self.algorithm.predict(net, self._layout(self.data.augmenter.plain(chunk))).float())
         return torch.cat(outputs)
@@ -334,7 +337,7 @@ class Trainer:
             if self.scaler.is_enabled() and state["scaler"]:
                 self.scaler.load_state_dict(state["scaler"])
             self.algorithm.load_state_dict(state["algorithm"])
-            self.generator.set_state(state["generator"].cpu())
+            restore_generator(self.generator, state["generator"], self.config.seed, int(state["step"]))
             torch.set_rng_state(state["torch_rng"].cpu())
             if state["cuda_rng"] is not None and self.device.type == "cuda":
                 torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
@@ -447,9 +450,29 @@ def check_step_memory(net: nn.Module, data: SSLData, config: TrainConfig, unlabe
         f"a training step on {images:,} images (batch_size {config.batch_size:,}, uratio {config.uratio}, "
         f"{unlabeled_views} unlabeled view(s))", 2 * per_sample * images, data.device,
         "lower batch_size (CLI: --batch-size) or uratio (--uratio)")
-    evaluated = min(config.eval_batch_size, max(1, len(data.test_labels)))
+    evaluated = min(eval_batch_size(config, data.device), max(1, len(data.test_labels)))
     check_fits_in_memory(f"evaluation in batches of {evaluated:,} images", per_sample * evaluated, data.device,
                          "lower eval_batch_size (CLI: --eval-batch-size)")
+
+
+def restore_generator(generator: torch.Generator, saved: Tensor, seed: int, step: int) -> None:
+    """Continue ``generator`` from a checkpoint's state. A state written on another kind of device
+    (CUDA's Philox against the CPU's Mersenne Twister) cannot be set: the stream then restarts from
+    ``seed`` and ``step``, so the resumed run is valid but no longer bit-identical."""
+    try:
+        generator.set_state(saved.cpu())
+    except RuntimeError:
+        warnings.warn(f"the checkpoint's random-number stream was written on another device type than "
+                      f"{generator.device.type}; sampling continues from a fresh stream (seed {seed}, step {step})",
+                      stacklevel=3)
+        generator.manual_seed(seed * 1_000_003 + step)
+
+
+def eval_batch_size(config: TrainConfig, device: torch.device) -> int:
+    """``config.eval_batch_size``, or the device's default: 1024 on CUDA, 128 on the CPU."""
+    if config.eval_batch_size is not None:
+        return config.eval_batch_size
+    return 1024 if device.type == "cuda" else 128
 
 
 def preflight(method: Algorithm | Recipe | str, data: SSLData, config: TrainConfig | None = None) -> None:

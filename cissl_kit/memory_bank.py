@@ -16,13 +16,18 @@ class BalancedMemoryBank:
     * **push**: a new embedding enters its (pseudo-)class only if its confidence beats the
       class's lowest stored confidence, and replaces that entry. Many candidates at once give the
       same result as inserting them one by one: each class keeps the ``slots`` most confident of
-      its stored and new embeddings (ties keep the stored one).
+      its stored and new embeddings (ties keep the stored one). Only the replaced slots are
+      written, so a push costs O(N·D) for N candidates, not O(K·B·D) for the whole bank (on the
+      CPU only the taken candidates are written; on an accelerator, without a host sync, the
+      others write to a scratch row).
     * **decay** (Eq. 7): every stored confidence is multiplied by ``decay`` (β), so old
       easy examples eventually make room for new ones.
-    * **prototypes**: the mean of each class's *filled* slots.
+    * **prototypes**: the mean of each class's *filled* slots, kept as running per-class sums
+      updated by each push (recomputed exactly at every decay, so rounding cannot drift).
 
     ``policy="fifo"`` keeps the newest embeddings instead (a DASO-style class-balanced queue;
-    the "w/o bank" ablation). All operations run on the device without host synchronisation.
+    the "w/o bank" ablation). All operations run on the device without host synchronisation or
+    Python loops.
     """
 
     def __init__(self, num_classes: int, slots: int, dim: int, decay: float = 0.99, policy: str = "confidence",
@@ -34,10 +39,27 @@ class BalancedMemoryBank:
         self.policy = check_choice("policy", policy, BANK_POLICIES)
         check_fits_in_memory(f"a memory bank of {num_classes} classes × {slots:,} slots × {dim} dimensions",
                              num_classes * slots * (4 * dim + 12), device, "lower slots (CLI: --bank-slots)")
-        self.features = torch.zeros(num_classes, slots, dim, device=device)
-        self.confidences = torch.zeros(num_classes, slots, device=device)
-        self.stamps = torch.full((num_classes, slots), -1, dtype=torch.long, device=device)  # push count at entry
+        rows = num_classes * slots + 1  # every slot, then one scratch row for candidates not taken
+        self._features = torch.zeros(rows, dim, device=device)
+        self._confidences = torch.zeros(rows, device=device)
+        self._stamps = torch.full((rows,), -1, dtype=torch.long, device=device)  # push count at entry
         self.pushes = 0
+        self._recount()
+
+    @property
+    def features(self) -> Tensor:
+        """``K×B×D`` stored embeddings (zeros in empty slots)."""
+        return self._features[:-1].view(self.num_classes, self.slots, self.dim)
+
+    @property
+    def confidences(self) -> Tensor:
+        """``K×B`` stored confidences."""
+        return self._confidences[:-1].view(self.num_classes, self.slots)
+
+    @property
+    def stamps(self) -> Tensor:
+        """``K×B`` push count at which each slot was written (-1: empty)."""
+        return self._stamps[:-1].view(self.num_classes, self.slots)
 
     @property
     def filled(self) -> Tensor:
@@ -48,47 +70,77 @@ class BalancedMemoryBank:
     def push(self, embeddings: Tensor, labels: Tensor, confidences: Tensor, mask: Tensor | None = None) -> None:
         """Offer ``embeddings`` (N×D) with (pseudo-)``labels`` and ``confidences``; ``mask`` > 0 marks candidates."""
         k, b, n = self.num_classes, self.slots, embeddings.shape[0]
-        device = self.features.device
-        candidate = labels.view(1, n) == torch.arange(k, device=device).view(k, 1)  # K×N
-        if mask is not None:
-            candidate &= (mask > 0).view(1, n)
-        neg_inf = torch.tensor(float("-inf"), device=device)
+        device = self._features.device
+        if n == 0:
+            self.pushes += 1
+            return
+        classes = labels.long() if mask is None else torch.where(mask > 0, labels.long(), k)  # k: no candidate
         if self.policy == "confidence":
-            stored = torch.where(self.filled, self.confidences, neg_inf)
-            offered = torch.where(candidate, confidences.float().view(1, n), neg_inf)
+            offered = confidences.detach().float()
+            stored = torch.where(self.filled, self.confidences, float("-inf"))
         else:  # fifo: newer wins
-            stored = torch.where(self.filled, self.stamps.float(), neg_inf)
-            offered = torch.where(candidate, torch.tensor(float(self.pushes), device=device), neg_inf)
-        # stable sort: among equal priorities the stored entry (lower index) stays
-        priority, order = torch.sort(torch.cat([stored, offered], 1), dim=1, descending=True, stable=True)
-        order = order[:, :b]
-        from_bank = order < b
-        rows = torch.arange(k, device=device).view(k, 1)
-        source = torch.where(from_bank, rows * b + order, k * b + (order - b))  # index into the pools below
-        self.features = torch.cat([self.features.view(k * b, -1), embeddings.detach().float()])[source]
-        self.confidences = torch.cat([self.confidences.view(-1), confidences.detach().float()])[source]
-        new_stamps = torch.cat([self.stamps.view(-1), torch.full((n,), self.pushes, dtype=torch.long, device=device)])
-        self.stamps = torch.where(torch.isfinite(priority[:, :b]), new_stamps[source], torch.full_like(order, -1))
+            offered = torch.full((n,), float(self.pushes), device=device)
+            stored = torch.where(self.filled, self.stamps.float(), float("-inf"))
+        # candidates grouped by class, best first within a class (ties: the earlier candidate first);
+        # index_select rather than [] indexing throughout: ~40× faster on the CPU for these sizes
+        best_first = torch.sort(offered, descending=True, stable=True).indices
+        grouped = torch.sort(classes.index_select(0, best_first), stable=True)
+        order, cls = best_first.index_select(0, grouped.indices), grouped.values
+        per_class = torch.bincount(cls, minlength=k + 1)
+        rank = torch.arange(n, device=device) - (per_class.cumsum(0) - per_class).index_select(0, cls)
+        # the r-th best candidate of a class replaces its r-th lowest stored entry if it beats it
+        # (new sorted down, stored sorted up: once one fails, every later one fails too); only the
+        # m lowest of each class can be replaced, m = the most candidates any class has
+        m = min(b, n if device.type != "cpu" else max(1, int(per_class[:k].max())))  # (no sync on accelerators)
+        lowest = torch.topk(stored, m, dim=1, largest=False, sorted=True)
+        row, r = cls.clamp_max(k - 1), rank.clamp_max(m - 1)
+        at = row * m + r
+        beaten = lowest.values.view(-1).index_select(0, at)
+        taken = (cls < k) & (rank < m) & (offered.index_select(0, order) > beaten)
+        target = row * b + lowest.indices.view(-1).index_select(0, at)
+        if device.type == "cpu":  # a host sync costs nothing here: write the taken candidates only
+            keep = taken.nonzero().squeeze(1)
+            order, target, row = order.index_select(0, keep), target.index_select(0, keep), row.index_select(0, keep)
+        else:  # no sync on an accelerator: candidates not taken write to the scratch row
+            target, row = torch.where(taken, target, k * b), torch.where(taken, row, k)
+        new = embeddings.detach().index_select(0, order).float()
+        # running sums and counts for the prototypes: add the new embeddings, take out those they replace
+        was_filled = (self._stamps.index_select(0, target) >= 0).float()
+        delta = new - self._features.index_select(0, target) * was_filled.unsqueeze(1)
+        # (scatter_add_ rather than index_add_, whose 2-D CPU kernel is ~20× slower here)
+        self._sums.scatter_add_(0, row.view(-1, 1).expand_as(delta), delta)
+        self._counts.scatter_add_(0, row, 1.0 - was_filled)
+        self._features.index_copy_(0, target, new)
+        self._confidences.index_copy_(0, target, confidences.detach().index_select(0, order).float())
+        self._stamps.index_copy_(0, target, torch.full_like(target, self.pushes))
+        self._stamps[-1] = -1
         self.pushes += 1
+
+    def _recount(self) -> None:
+        """Per-class sums and counts of the filled slots, computed from scratch."""
+        filled = self.filled.float()
+        self._sums = torch.cat([(self.features * filled.unsqueeze(2)).sum(1), self._features.new_zeros(1, self.dim)])
+        self._counts = torch.cat([filled.sum(1), filled.new_zeros(1)])
 
     @torch.no_grad()
     def decay(self) -> None:
         """Eq. 7: ``a_{k,i} ← β · a_{k,i}`` for every stored confidence."""
-        self.confidences.mul_(self.decay_factor)
+        self._confidences.mul_(self.decay_factor)
+        self._recount()
 
     @torch.no_grad()
     def prototypes(self) -> tuple[Tensor, Tensor]:
         """Per-class mean of the filled slots (``K×D``) and which classes have any (``K``)."""
-        filled = self.filled.float()
-        count = filled.sum(1)
-        protos = (self.features * filled.unsqueeze(2)).sum(1) / count.clamp_min(1).unsqueeze(1)
-        return protos, count > 0
+        count = self._counts[:-1]
+        return self._sums[:-1] / count.clamp_min(1).unsqueeze(1), count > 0
 
     def state_dict(self) -> dict:
         return {"features": self.features, "confidences": self.confidences, "stamps": self.stamps,
                 "pushes": self.pushes}
 
     def load_state_dict(self, state: dict) -> None:
-        device = self.features.device
-        self.features, self.confidences = state["features"].to(device), state["confidences"].to(device)
-        self.stamps, self.pushes = state["stamps"].to(device), int(state["pushes"])
+        self.features.copy_(state["features"])
+        self.confidences.copy_(state["confidences"])
+        self.stamps.copy_(state["stamps"])
+        self.pushes = int(state["pushes"])
+        self._recount()

@@ -102,3 +102,16 @@ def test_weak_view_is_a_reflect_padded_crop():
         candidates = [image[:, i:i + 8, j:j + 8] for i in range(5) for j in range(5)]
         candidates += [c.flip(-1) for c in candidates]
         assert any(torch.equal(view, c) for c in candidates)
+
+
+def test_per_op_selection_gives_the_same_strong_views():
+    """On the CPU colour ops run on the images that drew them only: bit for bit the masked result."""
+    from cissl_kit.data.augment import ImageAugmenter
+
+    images = torch.randint(0, 256, (64, 3, 16, 16), dtype=torch.uint8)
+    views = []
+    for select in (True, False):
+        augmenter = ImageAugmenter((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+        augmenter.select_per_op = select
+        views.append(augmenter.strong(images, torch.Generator().manual_seed(3)))
+    assert torch.equal(*views)

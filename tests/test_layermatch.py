@@ -10,7 +10,8 @@ from cissl_kit.algorithms import Batch, LayerMatch, StepContext
 from cissl_kit.analysis import LayerGradientTracker, layer_gradient_report, pseudo_label_tilt
 from cissl_kit.models import SmallCNN
 from cissl_kit.models.base import FeatureClassifier
-from cissl_kit.thresholds import SelfAdaptiveThreshold
+from cissl_kit.algorithms.layermatch import avg_clustering_loss
+from cissl_kit.thresholds import SelfAdaptiveThreshold, fairness_loss, momentum_for
 
 
 def _batch(seed=0, n_lb=8, n_u=16):
@@ -130,6 +131,78 @@ def test_self_adaptive_threshold_known_values():
     assert sat.mask(torch.tensor([[0.3, 0.7], [0.6, 0.4]])).tolist() == [1.0, 0.0]
 
 
+def test_sat_momentum_scales_with_the_run_and_the_code_start_opens_slowly():
+    assert momentum_for(1000, 0.01) == pytest.approx(0.9) and momentum_for(2**20, 1000 / 2**20) == pytest.approx(0.999)
+    assert momentum_for(50, 0.01) == 0.0  # a time constant under one step: no memory
+    code = SelfAdaptiveThreshold(4, momentum=0.9, start="code")
+    assert torch.equal(code.thresholds(), torch.ones(4))
+    probs = torch.tensor([[0.7, 0.1, 0.1, 0.1]] * 3)
+    assert code.mask(probs).sum() == 0  # nothing passes at first: τ comes down from 1
+    paper = SelfAdaptiveThreshold(4, momentum=0.9)
+    assert paper.mask(probs).sum() == 3  # from 1/K almost everything passes
+    # FixMatch sets the momentum from sat_horizon and the run length at every step
+    algo = FixMatch(threshold_mode="freematch", sat_horizon=0.05)
+    net = _setup(algo, SmallCNN(10))
+    algo.training_step(net, _batch(), _ctx(total=400))
+    assert algo.adaptive.momentum == pytest.approx(1 - 1 / 20)
+    with pytest.raises(ValueError, match="sat_start must be one of 'paper', 'code'"):
+        FixMatch(sat_start="usb")
+
+
+def _usb_entropy_loss(mask, logits_s, prob_model, label_hist):
+    """FreeMatch's fairness loss as USB writes it (semilearn/algorithms/freematch/freematch.py)."""
+    mask = mask.bool()
+    logits_s = logits_s[mask]
+    prob_s = logits_s.softmax(dim=-1)
+    _, pred_label_s = torch.max(prob_s, dim=-1)
+    hist_s = torch.bincount(pred_label_s, minlength=logits_s.shape[1]).to(logits_s.dtype)
+    hist_s = hist_s / hist_s.sum()
+    prob_model, label_hist = prob_model.reshape(1, -1), label_hist.reshape(1, -1)
+    scaler = 1 / label_hist
+    scaler[scaler == float("inf")] = 0.0
+    mod_prob_model = prob_model * scaler
+    mod_prob_model = mod_prob_model / mod_prob_model.sum(dim=-1, keepdim=True)
+    scaler_s = 1 / hist_s
+    scaler_s[scaler_s == float("inf")] = 0.0
+    mod_mean_prob_s = prob_s.mean(dim=0, keepdim=True) * scaler_s
+    mod_mean_prob_s = mod_mean_prob_s / mod_mean_prob_s.sum(dim=-1, keepdim=True)
+    return (mod_prob_model * torch.log(mod_mean_prob_s + 1e-12)).sum(dim=1).mean()
+
+
+def test_fairness_loss_matches_freematchs_code_and_is_zero_without_a_mask():
+    torch.manual_seed(0)
+    logits = torch.randn(12, 5, requires_grad=True)
+    mask = (torch.rand(12) > 0.4).float()
+    p_model = torch.softmax(torch.randn(5), 0)
+    hist = torch.tensor([0.3, 0.3, 0.2, 0.2, 0.0])  # a class never predicted: its scale is 0, as in the code
+    ours = fairness_loss(logits, mask, p_model, hist)
+    theirs = _usb_entropy_loss(mask, logits, p_model, hist)
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
+    g_ours, = torch.autograd.grad(ours, logits)
+    g_theirs, = torch.autograd.grad(theirs, logits)
+    assert torch.allclose(g_ours, g_theirs, atol=1e-6)
+    nothing = fairness_loss(logits, torch.zeros(12), p_model, hist)
+    assert nothing.item() == 0.0 and torch.isfinite(torch.autograd.grad(nothing, logits)[0]).all()
+
+
+def test_freematch_in_full_trains_with_the_fairness_loss(digits):
+    result = train(FixMatch(threshold_mode="freematch", fairness_weight=0.01, sat_start="code", sat_horizon=0.05),
+                   digits, steps=30, eval_every=30, log_every=10, progress=False)
+    assert math.isfinite(result.history[-1]["loss_f"]) and result.history[-1]["loss_f"] != 0
+
+
+def test_avg_clustering_averages_over_the_mask_or_the_batch():
+    torch.manual_seed(0)
+    feats, weight, bias = torch.randn(8, 4), torch.randn(3, 4), torch.randn(3)
+    labels, mask = torch.randint(0, 3, (8,)), torch.tensor([1.0, 0, 0, 1, 0, 0, 0, 0])
+    per_sample = F.cross_entropy(feats @ weight.T + bias, labels, reduction="none")
+    masked = avg_clustering_loss(feats, weight, bias, labels, mask, "masked")
+    batch = avg_clustering_loss(feats, weight, bias, labels, mask, "batch")
+    assert masked.item() == pytest.approx((per_sample[0] + per_sample[3]).item() / 2)
+    assert batch.item() == pytest.approx((per_sample[0] + per_sample[3]).item() / 8)  # like L_u: over the batch
+    assert masked.item() == pytest.approx(4 * batch.item())  # a pseudo-label weighs 1/mask-rate times more
+
+
 def test_fixmatch_and_layermatch_train_with_self_adaptive_thresholds(digits):
     for algorithm in (FixMatch(threshold_mode="freematch"), LayerMatch()):
         result = train(algorithm, digits, steps=40, eval_every=20, log_every=10, progress=False)
@@ -185,6 +258,29 @@ def test_tracker_records_without_changing_training(digits):
     assert steps == [0, 10, 20] and len(values) == 3
     with pytest.raises(ValueError, match="every must be"):
         LayerGradientTracker(FixMatch(), every=0)
+
+
+def test_tracker_reports_the_mask_the_model_trains_with(digits):
+    """For every threshold mode the report's mask rate is the training step's, exactly."""
+    for inner in (LayerMatch(sat_start="paper"), FixMatch(threshold=0.95), LayerMatch(), LayerMatch(sat_horizon=0.05)):
+        masks = {}
+        step_of_inner = inner.training_step
+
+        def recording(net, batch, ctx, step_of_inner=step_of_inner, masks=masks):
+            out = step_of_inner(net, batch, ctx)
+            masks[ctx.step] = (out.mask > 0).float().mean().item()
+            return out
+
+        inner.training_step = recording
+        tracker = LayerGradientTracker(inner, every=10)
+        train(tracker, digits, steps=30, eval_every=30, progress=False)
+        recorded = {r["step"]: r["mask_rate"] for r in tracker.records if r["layer"] == "head"}
+        assert recorded == {step: masks[step] for step in (0, 10, 20)}, inner.name
+        assert all(math.isfinite(r["threshold"]) for r in tracker.records)
+        if inner.threshold_mode == "freematch" and inner.sat_start == "paper":
+            assert recorded[0] == 1.0  # SAT starts at 1/K: every pseudo-label is used at step 0
+        if inner.threshold_mode == "fixed":
+            assert all(r["threshold"] == pytest.approx(0.95) for r in tracker.records)
 
 
 def test_toy_wrong_pseudo_labels_tilt_the_boundary():

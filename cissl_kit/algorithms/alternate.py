@@ -338,10 +338,12 @@ class AlternateRun:
     @torch.no_grad()
     def predict(self, images: Tensor, head: str = "balanced") -> Tensor:
         """Logits of g (``balanced``) or g′ (``random``) for raw images."""
+        from ..engine import eval_batch_size
+
         self.net.eval()
         classifier = self.net.balanced_head if head == "balanced" else self.net.head
         outputs = [classifier(self.net.features(self.data.augmenter.plain(chunk)))
-                   for chunk in images.split(self.config.eval_batch_size)]
+                   for chunk in images.split(eval_batch_size(self.config, self.data.device))]
         return torch.cat(outputs).float()
 
     def evaluate(self, head: str = "balanced") -> dict:

@@ -68,8 +68,8 @@ class FixMatchBalancedHead(FixMatch):
         feats = net.features(torch.cat([batch.x_lb, batch.x_ulb_w, batch.x_ulb_s]))
         logits_lb, logits_w, logits_s = net.head(feats).split(sizes)
         loss_s = logit_adjusted_cross_entropy(logits_lb, batch.y_lb, ctx.log_prior, self.logit_adjust_tau)
-        u = fixmatch_consistency_loss(logits_w, logits_s, self._threshold())
+        u = fixmatch_consistency_loss(logits_w, logits_s, self._threshold(ctx))
         logits_b_lb, _, logits_b_s = net.balanced_head(feats).split(sizes)
         loss_sb, loss_ub = balanced_branch_losses(logits_b_lb, batch.y_lb, logits_w, logits_b_s, ctx.log_prior,
                                                   self.balanced_tau, self.threshold)  # Eq. 10–11
-        return self._output(loss_s, u, loss_s_b=loss_sb, loss_u_b=loss_ub)
+        return self._output(loss_s, u, loss_s_b=loss_sb, loss_u_b=loss_ub, **self._fairness(logits_s, u.mask))

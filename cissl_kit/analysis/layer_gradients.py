@@ -30,22 +30,29 @@ def layer_gradient_report(
     x_strong: Tensor,
     y_true: Tensor,
     threshold: float = 0.95,
+    pseudo_labels: Tensor | None = None,
+    mask: Tensor | None = None,
 ) -> list[dict]:
     """One row per layer group of ``model.layer_groups()``, for FixMatch's losses on this batch.
 
     L_s is the labeled cross-entropy; L_u the cross-entropy of the strong view against the weak
     view's pseudo-label where ``max p >= threshold``, averaged over the unlabeled batch, split
     into its correct and wrong pseudo-labels (``∇L_u = ∇L_correct + ∇L_wrong``); the oracle uses
-    ``y_true`` on the same samples. The model is copied, so its weights and BN statistics stay as
-    they were. Each row also carries the batch's mask rate and pseudo-label accuracy.
+    ``y_true`` on the same samples. ``pseudo_labels`` and ``mask`` (used where > 0), when given,
+    replace the weak view's argmax and the threshold: the ones a training step actually used.
+    The model is copied, so its weights and BN statistics stay as they were. Each row also
+    carries the batch's mask rate and pseudo-label accuracy.
     """
     check_model(model)
     model = copy.deepcopy(model).train()
     groups = model.layer_groups()
     n_lb, n_u = x_lb.shape[0], x_weak.shape[0]
     logits_lb, logits_w, logits_s = model(torch.cat([x_lb, x_weak, x_strong]).float()).split([n_lb, n_u, n_u])
-    confidence, pseudo = torch.softmax(logits_w.detach().float(), 1).max(1)
-    used = confidence >= threshold
+    if pseudo_labels is None or mask is None:
+        confidence, pseudo = torch.softmax(logits_w.detach().float(), 1).max(1)
+        used = confidence >= threshold
+    else:
+        pseudo, used = pseudo_labels, mask > 0
     correct = (used & (pseudo == y_true)).float()
     wrong = (used & (pseudo != y_true)).float()
     per_sample = F.cross_entropy(logits_s, pseudo, reduction="none")
@@ -100,8 +107,10 @@ def format_report(rows: list[dict]) -> str:
 class LayerGradientTracker(Algorithm):
     """Wraps an algorithm and records a :func:`layer_gradient_report` every ``every`` steps.
 
-    The report is computed on a copy of the network, on the training batch the step receives,
-    before the step — so training is bit-for-bit the same with and without the tracker.
+    The report is computed on a copy of the network, on the training batch the step receives, with
+    the pseudo-labels, mask and threshold that the wrapped algorithm's step returns (its
+    :class:`StepOutput`; the threshold from its ``"threshold"`` log) — so it analyses the mask the
+    model trains with, and training is bit-for-bit the same with and without the tracker.
     ``records`` holds one row per layer group and recorded step.
     """
 
@@ -136,12 +145,16 @@ class LayerGradientTracker(Algorithm):
         self.inner.setup(net, data)
 
     def training_step(self, net: nn.Module, batch: Batch, ctx: StepContext) -> StepOutput:
-        if ctx.step % self.every == 0 and batch.y_ulb is not None:
-            threshold = getattr(self.inner, "threshold", 0.95)
-            for row in layer_gradient_report(net, batch.x_lb, batch.y_lb, batch.x_ulb_w, batch.x_ulb_s,
-                                             batch.y_ulb, threshold):
-                self.records.append({"step": ctx.step, **row})
-        return self.inner.training_step(net, batch, ctx)
+        out = self.inner.training_step(net, batch, ctx)
+        if ctx.step % self.every == 0 and batch.y_ulb is not None and out.pseudo_labels is not None:
+            # exactly the pseudo-labels and mask this step trains with (fixed or self-adaptive
+            # thresholds alike); the weights are those before the optimiser's step
+            threshold = out.logs.get("threshold")
+            for row in layer_gradient_report(net, batch.x_lb, batch.y_lb, batch.x_ulb_w, batch.x_ulb_s, batch.y_ulb,
+                                             pseudo_labels=out.pseudo_labels, mask=out.mask):
+                self.records.append({"step": ctx.step, **row,
+                                     "threshold": float("nan") if threshold is None else float(threshold)})
+        return out
 
     def predict(self, net: nn.Module, x: Tensor) -> Tensor:
         return self.inner.predict(net, x)

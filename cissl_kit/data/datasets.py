@@ -7,6 +7,7 @@ error says where to put them.
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 
 from .._checks import check_choice, check_int
 
-DATASETS = ("digits", "mnist", "mnist28", "toy2d", "cifar10", "cifar100", "stl10")
+DATASETS = ("digits", "mnist", "mnist28", "toy2d", "cifar10", "cifar100", "stl10", "synthetic-cifar10")
 DEFAULT_ROOT = Path("data")
 
 
@@ -61,6 +62,8 @@ def load_dataset(name: str, root: str | Path = DEFAULT_ROOT, download: bool = Fa
         return load_digits()
     if name in ("mnist", "mnist28"):
         return load_mnist(14 if name == "mnist" else 28)
+    if name == "synthetic-cifar10":
+        return make_synthetic_cifar10()
     if name == "toy2d":
         return make_toy2d()
     if name in ("cifar10", "cifar100"):
@@ -70,15 +73,13 @@ def load_dataset(name: str, root: str | Path = DEFAULT_ROOT, download: bool = Fa
 
 def load_digits() -> RawDataset:
     """scikit-learn's bundled 8×8 handwritten digits (1,797 images, 10 classes, no network)."""
-    from sklearn.datasets import load_digits as sklearn_digits
-
-    bunch = sklearn_digits()
-    images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]  # 0..16 -> 0..255
+    pixels, target = _sklearn_digits()
+    images = np.round(pixels.reshape(-1, 8, 8) * (255.0 / 16.0)).astype(np.uint8)[:, None]  # 0..16 -> 0..255
     unit = images.astype(np.float64) / 255.0
     return RawDataset(
         name="digits",
         train_x=images,
-        train_y=bunch.target.astype(np.int64),
+        train_y=target.astype(np.int64),
         test_x=None,
         test_y=None,
         class_names=[str(d) for d in range(10)],
@@ -87,6 +88,20 @@ def load_digits() -> RawDataset:
         flip=False,  # a mirrored 2 is not a 2
         fill=0.0,  # black background
     )
+
+
+def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The digits table (pixels 0..16, labels) read straight from scikit-learn's package data:
+    importing ``sklearn.datasets`` costs more than a second of start-up, reading the file ~10 ms."""
+    spec = importlib.util.find_spec("sklearn")  # locates the package without importing it
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec and spec.origin else None
+    if path is None or not path.is_file():  # another layout: scikit-learn's own loader
+        from sklearn.datasets import load_digits as sklearn_digits
+
+        bunch = sklearn_digits()
+        return bunch.data, bunch.target
+    table = np.loadtxt(path, delimiter=",")
+    return table[:, :-1], table[:, -1].astype(np.int64)
 
 
 def load_mnist(size: int = 14) -> RawDataset:
@@ -115,6 +130,27 @@ def load_mnist(size: int = 14) -> RawDataset:
         std=(float(unit.std()),),
         flip=False,  # a mirrored 2 is not a 2
         fill=0.0,  # black background
+    )
+
+
+def make_synthetic_cifar10(per_class: int = 5000, test_per_class: int = 100, seed: int = 0) -> RawDataset:
+    """Random 32×32 RGB images shaped like CIFAR-10 (10 classes, 5,000 per class, 100 test images
+    each). **For speed and smoke tests only: random images, accuracy is meaningless.** It runs the
+    CIFAR code path (WRN-28-2, the CIFAR-10-LT split sizes) anywhere, without the dataset files."""
+    per_class = check_int("per_class", per_class, minimum=1)
+    test_per_class = check_int("test_per_class", test_per_class, minimum=1)
+    rng = np.random.default_rng(seed)
+    train_y = np.repeat(np.arange(10, dtype=np.int64), per_class)
+    test_y = np.repeat(np.arange(10, dtype=np.int64), test_per_class)
+    return RawDataset(
+        name="synthetic-cifar10",
+        train_x=rng.integers(0, 256, (train_y.size, 3, 32, 32), dtype=np.uint8),
+        train_y=train_y,
+        test_x=rng.integers(0, 256, (test_y.size, 3, 32, 32), dtype=np.uint8),
+        test_y=test_y,
+        class_names=[f"noise {k}" for k in range(10)],
+        mean=(0.5, 0.5, 0.5),
+        std=(0.2887, 0.2887, 0.2887),  # uniform noise: sqrt(1/12)
     )
 
 

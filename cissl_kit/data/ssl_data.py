@@ -27,6 +27,7 @@ DEFAULT_SPLITS = {
     "mnist28": dict(n_max=40, imbalance_ratio=10.0, m_max=320, test_per_class=100),
     "toy2d": dict(n_max=100, imbalance_ratio=20.0, m_max=400, test_per_class=200),
     "cifar10": dict(n_max=1500, imbalance_ratio=100.0, m_max=3000, test_per_class=None),
+    "synthetic-cifar10": dict(n_max=1500, imbalance_ratio=100.0, m_max=3000, test_per_class=None),
     "cifar100": dict(n_max=150, imbalance_ratio=10.0, m_max=300, test_per_class=None),
     "stl10": dict(n_max=450, imbalance_ratio=10.0, m_max=None, test_per_class=None),
 }
@@ -96,6 +97,8 @@ class SSLData:
             f"{self.name}: {self.num_classes} classes, labeled {sum(self.labeled_counts)} "
             f"(max {max(self.labeled_counts)}, min {min(self.labeled_counts)}), unlabeled {u}, "
             f"test {self.test_labels.numel()}, on {self.device}"
+            + (" (random images: for speed and smoke tests only, accuracy is meaningless)"
+               if self.name.startswith("synthetic") else "")
         )
 
 
