@@ -1,6 +1,6 @@
 """SeMi's memory bank: the kit's against the official one, side by side in one run.
 
-    python benchmarks/bank_bench.py [--classes 10,100] [--slots 128] [--dim 128] [--candidates 448] [--device auto]
+    python benchmarks/bank_bench.py [--classes 10,100] [--slots 128] [--dim 128] [--candidates 448] [--mask-rate 1.0]
 
 ``OfficialBank`` re-implements the bank of SeMi's public code (``pywin/SeMi``,
 ``utils_sup/memorybank.py``) with its push and decay semantics as published: a Python loop over
@@ -8,8 +8,8 @@ the confident samples, each accepted one shifted into its class's sorted row and
 (the code also drops the row's *first*, most confident, feature when it does so: copied, since it
 is what that code costs); a decay that spares the entries pushed since the last decay and
 re-sorts each class; prototypes as the mean over all slots. One step is a push of ``--candidates``
-embeddings (a mask keeps ~70%, as mid-training), the prototypes, and a decay every 50 steps
-(amortised). Both banks are first filled by 100 steps; then rounds of 20 steps are interleaved
+embeddings (``--mask-rate`` of them confident enough to be offered: all by default, 448 candidates a
+step as the target states), the prototypes, and a decay every 50 steps (amortised). Both banks are first filled by 100 steps; then rounds of 20 steps are interleaved
 and the median taken. Target: the kit's bank ≥ 20× faster at K = 100 and ≥ 10× at K = 10.
 """
 
@@ -79,14 +79,15 @@ class OfficialBank:
 Tensor = torch.Tensor
 
 
-def _batches(count: int, n: int, classes: int, dim: int, device: torch.device, seed: int) -> list[tuple]:
+def _batches(count: int, n: int, classes: int, dim: int, device: torch.device, seed: int,
+             mask_rate: float = 1.0) -> list[tuple]:
     g = torch.Generator(device="cpu").manual_seed(seed)
     out = []
     for _ in range(count):
         feats = torch.randn(n, dim, generator=g)
         labels = torch.randint(0, classes, (n,), generator=g)
         confs = 0.7 + 0.3 * torch.rand(n, generator=g)
-        mask = (torch.rand(n, generator=g) < 0.7).float()
+        mask = (torch.rand(n, generator=g) < mask_rate).float()
         out.append(tuple(t.to(device) for t in (feats, labels, confs, mask)))
     return out
 
@@ -104,10 +105,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(classes: int, slots: int, dim: int, n: int, device: torch.device, repeats: int, per_round: int) -> dict:
+def measure(classes: int, slots: int, dim: int, n: int, device: torch.device, repeats: int, per_round: int,
+            mask_rate: float = 1.0) -> dict:
     banks = {"official": OfficialBank(classes, slots, dim, device),
              "kit": BalancedMemoryBank(classes, slots, dim, device=device)}
-    batches = _batches(100 + repeats * per_round, n, classes, dim, device, seed=classes)
+    batches = _batches(100 + repeats * per_round, n, classes, dim, device, seed=classes, mask_rate=mask_rate)
     for name, bank in banks.items():  # fill both banks first
         for step in range(100):
             _step(bank, batches[step], step)
@@ -131,7 +133,8 @@ def main() -> None:
     parser.add_argument("--classes", default="10,100")
     parser.add_argument("--slots", type=int, default=128)
     parser.add_argument("--dim", type=int, default=128)
-    parser.add_argument("--candidates", type=int, default=448, help="embeddings offered per step (64 × uratio 7)")
+    parser.add_argument("--candidates", type=int, default=448, help="embeddings per step (64 × uratio 7)")
+    parser.add_argument("--mask-rate", type=float, default=1.0, help="share of them confident enough to be offered")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--steps", type=int, default=20, help="steps per timed round")
     parser.add_argument("--threads", type=int, default=2)
@@ -140,11 +143,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     print(f"SeMi memory bank, {device}, {torch.get_num_threads()} threads: B = {args.slots} slots, D = {args.dim}, "
-          f"{args.candidates} candidates a step (~70% masked in), decay every {DECAY_EVERY} steps; "
+          f"{args.candidates} embeddings a step, {args.mask_rate:.0%} of them offered, decay every {DECAY_EVERY} steps; "
           f"median of {args.repeats} rounds × {args.steps} steps")
     print(f"{'K':>5}{'official ms':>14}{'kit ms':>10}{'kit speed-up':>15}  target")
     for classes in (int(c) for c in args.classes.split(",")):
-        t = measure(classes, args.slots, args.dim, args.candidates, device, args.repeats, args.steps)
+        t = measure(classes, args.slots, args.dim, args.candidates, device, args.repeats, args.steps, args.mask_rate)
         ratio = t["official"] / t["kit"]
         target = 20 if classes >= 100 else 10
         print(f"{classes:>5}{1000 * t['official']:14.2f}{1000 * t['kit']:10.3f}{ratio:14.1f}×  >= {target}×: "

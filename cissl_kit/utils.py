@@ -8,6 +8,18 @@ import numpy as np
 import torch
 
 
+# On the CPU a host-device synchronisation costs nothing, so a few hot spots (SeMi's memory bank,
+# the strong view's colour ops) take a shortcut there that needs one: they work on the selected
+# rows only. On an accelerator they take a path without any sync. Tests set this to False to run
+# that path on the CPU (tests/test_no_sync.py).
+CPU_SHORTCUTS = True
+
+
+def sync_is_free(device: torch.device) -> bool:
+    """True where a host-device sync costs nothing: the CPU (unless ``CPU_SHORTCUTS`` is off)."""
+    return CPU_SHORTCUTS and device.type == "cpu"
+
+
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """``None`` or ``"auto"`` picks CUDA, then Apple MPS, then the CPU."""
     if device is None or device == "auto":

@@ -112,16 +112,18 @@ def test_load_benchmark_explains_a_missing_or_foreign_file(tmp_path):
 
 
 def test_shipped_reference_results_are_reproducible():
-    """The digits-LT grid shipped with the kit is what run_grid's defaults produce (one cell re-run)."""
+    """The mnist-LT grid shipped with the kit is what run_grid's defaults produce (one cell re-run)."""
     rows = bench.reference_results()
     assert {(r["label"], r["profile"], r["seed"]) for r in rows} == {
         (m, p, s) for m in bench.BENCHMARK_METHODS for p in ("consistent", "uniform", "reversed") for s in (0, 1, 2)}
-    stored = next(r for r in rows if (r["label"], r["profile"], r["seed"]) == ("supervised", "reversed", 1))
-    again = bench.run_grid(["supervised"], ["reversed"], [1], progress=False)[0]
-    # the file was made with the CPU's native kernels; the tests pin AVX2 kernels (conftest.py), and another
-    # kernel or thread count moves a test image or two: within a point overall and two images per class
+    stored = next(r for r in rows if (r["label"], r["profile"], r["seed"]) == ("supervised_la", "reversed", 1))
+    assert stored["same_run_as"] == "consistent"  # a labeled-only method trains once per seed
+    again = bench.run_grid(["supervised_la"], ["reversed"], [1], progress=False)[0]
+    # the file was made with the kernels pinned as the tests pin them (conftest.py): on an x86-64 CPU
+    # with AVX2 the same seed gives the same numbers; another kernel or thread count moves a test
+    # image or two, so allow a point overall and three images per class
     assert again["accuracy"] == pytest.approx(stored["accuracy"], abs=0.01)
-    assert again["per_class"] == pytest.approx(stored["per_class"], abs=0.05)
+    assert again["per_class"] == pytest.approx(stored["per_class"], abs=0.03)
 
 
 def test_checkpoint_settings_do_not_change_which_saved_runs_match():

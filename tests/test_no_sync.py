@@ -9,11 +9,17 @@ import contextlib
 import pytest
 import torch
 
-from cissl_kit import Trainer
+from cissl_kit import Trainer, utils
 from cissl_kit.algorithms import ALGORITHMS, BalancedHeadNet, ClassifierTraining, EmbeddingTraining, TemporalConsistency
 from cissl_kit.models import build_model
 
-SYNCING = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__")
+SYNCING = ("item", "tolist", "cpu", "numpy", "nonzero", "__bool__", "__float__", "__int__")
+
+
+@pytest.fixture(autouse=True)
+def accelerator_path(monkeypatch):
+    """Run the code path an accelerator takes: no CPU shortcuts (which sync, for free, on the CPU)."""
+    monkeypatch.setattr(utils, "CPU_SHORTCUTS", False)
 
 
 @contextlib.contextmanager

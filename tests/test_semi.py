@@ -226,3 +226,37 @@ def test_hardness_stats_known_answer():
     assert (r["easy"], r["hard"], r["ultra_hard"]) == (0.25, 0.25, 0.5)
     assert (r["easy_many"], r["hard_many"], r["ultra_hard_few"]) == (0.5, 0.5, 1.0)
     assert r["entropy_per_class"][1] == pytest.approx((normalized_entropy(probs[2:]).sum() / 2).item())
+
+
+def test_bank_cpu_shortcut_and_accelerator_path_agree(monkeypatch):
+    """The CPU writes only the taken candidates; the sync-free path writes the rest to a scratch row.
+    Same bank contents and prototypes, and the running prototype sums equal a from-scratch mean."""
+    from cissl_kit import utils
+
+    banks = {}
+    for shortcut in (True, False):
+        monkeypatch.setattr(utils, "CPU_SHORTCUTS", shortcut)
+        torch.manual_seed(0)
+        bank = _bank(slots=6, classes=5, dim=3)
+        for step in range(40):
+            conf = torch.rand(25)
+            bank.push(torch.randn(25, 3), torch.randint(0, 5, (25,)), conf, (torch.rand(25) < 0.6).float())
+            if step % 7 == 6:
+                bank.decay()
+        banks[shortcut] = bank
+    for k in range(5):
+        assert sorted(banks[True].confidences[k].tolist()) == pytest.approx(sorted(banks[False].confidences[k].tolist()))
+    protos, available = banks[True].prototypes()
+    other, _ = banks[False].prototypes()
+    filled = banks[True].filled.float()
+    exact = (banks[True].features * filled.unsqueeze(2)).sum(1) / filled.sum(1, keepdim=True).clamp_min(1)
+    assert torch.allclose(protos, other, atol=1e-5) and torch.allclose(protos, exact, atol=1e-5)
+
+
+def test_bank_decay_to_zero_keeps_empty_slots_empty():
+    bank = _bank(slots=3, decay=0.0)
+    bank.push(_emb([0.9]), torch.tensor([0]), torch.tensor([0.9]))
+    bank.decay()
+    assert bank.confidences[0].tolist() == [0.0, 0.0, 0.0] and bank.filled[0].sum() == 1
+    bank.push(_emb([0.1, 0.2]), torch.tensor([0, 0]), torch.tensor([0.1, 0.2]))  # beat the decayed 0
+    assert sorted(bank.confidences[0].tolist()) == pytest.approx([0.0, 0.1, 0.2]) and bank.filled[0].all()

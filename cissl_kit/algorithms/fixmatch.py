@@ -72,6 +72,7 @@ class FixMatch(Algorithm):
     def _output(self, loss_s: Tensor, u, **extra: Tensor) -> StepOutput:
         loss = loss_s + self.lambda_u * u.loss + sum(extra.values(), torch.zeros((), device=loss_s.device))
         logs = {"loss_s": loss_s.detach(), "loss_u": u.loss.detach(), "mask": mean_or_zero(u.mask),
+                "confidence": mean_or_zero(u.probs.max(1).values),  # the weak views' mean max p
                 **{k: v.detach() for k, v in extra.items()}}
         # the threshold this step used: τ, or the self-adaptive τ_t (the highest per-class threshold)
         logs["threshold"] = (self.adaptive.global_confidence.clone() if self.adaptive is not None

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._checks import check_float, check_int
+from ..utils import sync_is_free
 
 GEOMETRIC_OPS = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")
 COLOUR_OPS = ("autocontrast", "brightness", "color", "contrast", "equalize", "posterize", "sharpness", "solarize")
@@ -90,7 +91,7 @@ class ImageAugmenter:
         chosen = F.one_hot(ops, len(STRONG_OPS)) * applied.unsqueeze(-1)  # N × num_ops × pool
         on = chosen.any(1)
         strength = (chosen * (magnitude * sign).unsqueeze(-1)).sum(1).clamp(-1, 1)
-        select = x.device.type == "cpu" if self.select_per_op is None else self.select_per_op
+        select = sync_is_free(x.device) if self.select_per_op is None else self.select_per_op
         for name in COLOUR_OPS:
             j = STRONG_OPS.index(name)
             if select:  # only the images that draw this op (a host sync, free on the CPU)
