@@ -188,7 +188,9 @@ class Trainer:
         """Train until ``config.steps``; Ctrl-C / KeyboardInterrupt stops early and keeps the result so far."""
         cfg = self.config
         start = self._fit_started = time.perf_counter()
-        bar = tqdm(total=cfg.steps, initial=self.step, desc=self.algorithm.name,
+        # one redraw a second at most: in a notebook each redraw is a few widget messages, and a
+        # kernel that sends thousands while nobody reads them drops some (nbval then waits forever)
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=self.algorithm.name, mininterval=1.0,
                    disable=not cfg.progress or not distributed.is_main(), dynamic_ncols=True)
         interrupted, postfix = False, {}
         try:

@@ -76,3 +76,34 @@ def test_every_notebook_ends_with_takeaways_and_exercises(path):
     assert len(exercises) == 2, f"{path.name} has no exercises"
     assert len(re.findall(r"^\d\. ", exercises[1], re.M)) >= 2
     assert re.search(r"\*\*Time:\*\* about", markdown), f"{path.name} does not say how long it takes"
+
+
+def test_a_fit_in_a_notebook_kernel_sends_few_progress_messages():
+    # nbval reads a kernel's messages only after a cell ends; a kernel that sends thousands in
+    # one cell (a progress bar redrawn ten times a second) drops some, the cell's last among
+    # them, and nbval fails the cell after waiting (CI: notebook 02's five-run cell).
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        kc.execute("import time, torch; torch.set_num_threads(1)\n"
+                   "from cissl_kit import make_ssl_data, Trainer, TrainConfig, FixMatch\n"
+                   "data = make_ssl_data('digits', seed=0)\n"
+                   "start = time.perf_counter()\n"
+                   "Trainer(FixMatch(), data, config=TrainConfig(steps=300, eval_every=100, seed=0)).fit()\n"
+                   "print(f'SECONDS {time.perf_counter() - start:.3f}')")
+        assert kc.get_shell_msg(timeout=600)["content"]["status"] == "ok"
+        updates, seconds = 0, None
+        while True:
+            message = kc.get_iopub_msg(timeout=10)
+            if message["msg_type"] == "comm_msg":
+                updates += 1
+            if message["msg_type"] == "stream" and "SECONDS" in message["content"]["text"]:
+                seconds = float(message["content"]["text"].split()[-1])
+            if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+                break
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert seconds is not None and updates > 0, "the fit showed no widget progress bar"
+    assert updates / seconds <= 6, f"{updates} widget messages in {seconds:.1f} s"
