@@ -229,7 +229,7 @@ class Trainer:
         """One optimisation step of the algorithm on ``batch`` (default: the next one), then the EMA update."""
         self.net.train()
         batch = self._local_share(self.next_batch() if batch is None else batch)
-        ctx = StepContext(self.step, self.config.steps, self.data.num_classes, self.class_prior)
+        ctx = StepContext(self.step, self.config.steps, self.data.num_classes, self.class_prior, self.ema_net)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp), distributed.peers_answer():
             out = self._training_step(self.net, batch, ctx)
         self.optimizer.zero_grad(set_to_none=True)
@@ -257,10 +257,12 @@ class Trainer:
             batch.x_ulb_w = layout(aug.weak(raw, gen))
             if "strong" in self.algorithm.unlabeled_views:
                 batch.x_ulb_s = layout(aug.strong(raw, gen))
+            if "strong2" in self.algorithm.unlabeled_views:
+                batch.x_ulb_s2 = layout(aug.strong(raw, gen))
         elif self.algorithm.unlabeled_views:  # no unlabeled images at all: empty views, unlabeled losses 0
             empty = data.unlabeled_idx
             batch.idx_ulb, batch.y_ulb = empty, data.true_labels[empty]
-            batch.x_ulb_w = batch.x_ulb_s = layout(aug.plain(data.images[empty]))
+            batch.x_ulb_w = batch.x_ulb_s = batch.x_ulb_s2 = layout(aug.plain(data.images[empty]))
         return batch
 
     @staticmethod

@@ -10,7 +10,7 @@ import torch
 
 import cissl_kit.checkpoint as checkpoint_module
 from cissl_kit import engine
-from cissl_kit.algorithms import AlternateSampling, Decoupling, PseudoLabelDecoupling, PseudoLabelLDAM, build_algorithm
+from cissl_kit.algorithms import ACR, DARP, DASO, AlternateSampling, CReSTPlus, Decoupling, PseudoLabelDecoupling, PseudoLabelLDAM, build_algorithm
 from cissl_kit.engine import TrainConfig, Trainer, train
 
 CONFIG = TrainConfig(steps=24, batch_size=16, uratio=2, eval_every=10, log_every=4, checkpoint_every=7,
@@ -31,6 +31,12 @@ CASES = {
                                                          classifier_steps=5), 17),
     "pseudolabel_decoupling": (lambda: PseudoLabelDecoupling(init_steps=10, crt_steps=6, embedding_steps=10,
                                                               classifier_steps=6), 24),
+    "acr": (lambda: ACR(estimate_after=0.2, estimate_period=0.1), 15),
+    "abc": ("abc", 11),
+    "darp": (lambda: DARP(darp_warmup=0.3, darp_refine_every=4), 19),
+    "daso": (lambda: DASO(pretrain=0.2, dist_period=0.1), 13),
+    "fixmatch_da": ("fixmatch_da", 10),
+    "crest_plus": (lambda: CReSTPlus(generations=3), 13),  # inside the second generation
     "pseudolabel_ldam-stage1": (lambda: PseudoLabelLDAM(init_steps=14, finetune_steps=10), 9),
     "pseudolabel_ldam-stage2": (lambda: PseudoLabelLDAM(init_steps=14, finetune_steps=10), 20),
 }

@@ -9,14 +9,15 @@ import pytest
 import torch
 
 from cissl_kit import make_ssl_data
-from cissl_kit.algorithms import AlternateSampling, PseudoLabelLDAM, StepContext, build_algorithm
+from cissl_kit.algorithms import DARP, AlternateSampling, CReSTPlus, PseudoLabelLDAM, StepContext, build_algorithm
 from cissl_kit.algorithms.ldam import class_balanced_weights, ldam_margins
 from cissl_kit.engine import TrainConfig, train
 from cissl_kit.losses import certainty_enhanced_labels, logit_adjusted_cross_entropy, semantic_labels
 from cissl_kit.memory_bank import BalancedMemoryBank
 
 SHORT = TrainConfig(steps=12, batch_size=16, eval_every=6, log_every=3, progress=False)
-LOSS_KEYS = ("loss", "loss_s", "loss_u", "loss_ea", "loss_ac", "loss_s_b", "loss_u_b", "loss_consistency")
+LOSS_KEYS = ("loss", "loss_s", "loss_u", "loss_ea", "loss_ac", "loss_s_b", "loss_u_b", "loss_consistency", "loss_abc",
+             "loss_align", "tau")
 
 
 def _assert_finite(result) -> None:
@@ -43,7 +44,8 @@ def test_semi_with_an_empty_mask_aligns_every_embedding(digits):
     assert all(row["mask"] == 0.0 and row["loss_ea"] > 0 for row in result.history)
 
 
-@pytest.mark.parametrize("method", ["fixmatch", "semi", "layermatch", "ldam_drw"])
+@pytest.mark.parametrize("method", ["fixmatch", "semi", "layermatch", "ldam_drw", "acr", "abc", "darp", "daso",
+                                    "fixmatch_da"])
 def test_batches_missing_most_classes_train(method, digits):
     _assert_finite(train(method, digits, config=dataclasses.replace(SHORT, batch_size=2, uratio=1)))
 
@@ -56,7 +58,8 @@ def _without_class(data, k: int):
     return dataclasses.replace(data, labeled_idx=keep, labeled_counts=counts)
 
 
-@pytest.mark.parametrize("method", ["supervised", "fixmatch", "semi", "layermatch", "ldam_drw"])
+@pytest.mark.parametrize("method", ["supervised", "fixmatch", "semi", "layermatch", "ldam_drw", "acr", "abc", "darp",
+                                    "daso", "fixmatch_da", "crest_plus"])
 def test_a_class_without_labeled_images_trains(method, digits):
     data = _without_class(digits, 9)
     hparams = {"logit_adjust_tau": 1.0} if method == "fixmatch" else {}
@@ -92,12 +95,14 @@ def test_no_pseudo_labels_and_empty_bank_classes_keep_labels_finite():
     assert torch.isfinite(mixed).all() and torch.allclose(mixed.sum(1), torch.ones(6))
 
 
-@pytest.mark.parametrize("method", ["pseudolabel", "fixmatch", "semi", "layermatch", "alternate", "pseudolabel_ldam"])
+@pytest.mark.parametrize("method", ["pseudolabel", "fixmatch", "semi", "layermatch", "alternate", "pseudolabel_ldam",
+                                    "acr", "abc", "darp", "daso", "fixmatch_da", "crest_plus"])
 def test_an_empty_unlabeled_set_trains_on_the_labeled_data(method):
     data = make_ssl_data("digits", unlabeled_profile=[0] * 10, device="cpu")
     assert data.unlabeled_idx.numel() == 0
     spec = {"alternate": AlternateSampling(init_steps=8, crt_steps=4, loops=1, embedding_steps=6, classifier_steps=4),
-            "pseudolabel_ldam": PseudoLabelLDAM(init_steps=8, finetune_steps=6)}.get(method, method)
+            "pseudolabel_ldam": PseudoLabelLDAM(init_steps=8, finetune_steps=6),
+            "darp": DARP(darp_warmup=0.0, darp_refine_every=2), "crest_plus": CReSTPlus(generations=2)}.get(method, method)
     result = train(spec, data, config=SHORT)
     _assert_finite(result)
     assert math.isnan(result.final.get("pl_accuracy", float("nan")))  # no pseudo-labels to measure

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cissl_kit import Trainer, utils
-from cissl_kit.algorithms import ALGORITHMS, BalancedHeadNet, ClassifierTraining, EmbeddingTraining, TemporalConsistency
+from cissl_kit.algorithms import ACR, ALGORITHMS, DARP, DASO, BalancedHeadNet, ClassifierTraining, EmbeddingTraining, TemporalConsistency
 from cissl_kit.models import build_model
 
 SYNCING = ("item", "tolist", "cpu", "numpy", "nonzero", "__bool__", "__float__", "__int__")
@@ -53,6 +53,18 @@ def test_training_steps_do_not_synchronise(method, digits, monkeypatch):
         for _ in range(60):  # past SeMi's warm-up (20 steps) and a bank decay (every 50)
             trainer.train_step()
     assert trainer.step == 61
+
+
+@pytest.mark.parametrize("algorithm", [DARP(darp_warmup=0.0, darp_refine_every=7), DASO(pretrain=0.0, dist_period=0.02),
+                                       ACR(estimate_after=0.0, estimate_period=0.02)], ids=["darp", "daso", "acr"])
+def test_comparison_methods_refine_without_synchronising(algorithm, digits, monkeypatch):
+    # every periodic branch from the first step: DARP's solver, DASO's histogram swap, ACR's τ update
+    trainer = Trainer(algorithm, digits, steps=200, progress=False, log_every=1000, eval_every=1000)
+    trainer.train_step()
+    with no_host_sync(monkeypatch):
+        for _ in range(15):
+            trainer.train_step()
+    assert trainer.step == 16
 
 
 @pytest.mark.parametrize("method", ["fixmatch", "semi"])

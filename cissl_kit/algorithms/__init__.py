@@ -16,8 +16,13 @@ from .alternate import (
     PseudoLabelLDAM,
     TemporalConsistency,
 )
+from .abc import ABC
+from .acr import ACR
 from .baselines import FixMatchBalancedHead, FixMatchLA, SupervisedLA
 from .base import Algorithm, Batch, Recipe, StepContext, StepOutput, forward_split, hparam
+from .crest import CReSTPlus, CReSTRun, FixMatchDA
+from .darp import DARP
+from .daso import DASO
 from .fixmatch import FixMatch
 from .layermatch import LayerMatch
 from .ldam import LDAMDRW, CosineHeadNet, ldam_margins
@@ -28,11 +33,12 @@ from .supervised import Supervised
 # single-run methods, each trained by the engine's Trainer
 ALGORITHMS: dict[str, type[Algorithm]] = {
     cls.name: cls for cls in (Supervised, SupervisedLA, PseudoLabel, FixMatch, FixMatchLA, FixMatchBalancedHead, SeMi,
-                              LayerMatch, LDAMDRW)
+                              LayerMatch, LDAMDRW,
+                              FixMatchDA, DARP, ABC, DASO, ACR)
 }
 # multi-stage methods, each a sequence of Trainer runs
 RECIPES: dict[str, type[Recipe]] = {
-    cls.name: cls for cls in (Decoupling, AlternateSampling, PseudoLabelDecoupling, PseudoLabelLDAM)
+    cls.name: cls for cls in (Decoupling, AlternateSampling, PseudoLabelDecoupling, PseudoLabelLDAM, CReSTPlus)
 }
 METHODS: dict[str, type[Algorithm] | type[Recipe]] = {**ALGORITHMS, **RECIPES}
 
@@ -48,7 +54,7 @@ def build_algorithm(name: str, **hparams: Any) -> Algorithm | Recipe:
     return cls(**hparams)
 
 
-__all__ = ["METHODS", "RECIPES", "AlternateRun", "AlternateSampling", "ClassifierTraining", "CosineHeadNet",
+__all__ = ["ABC", "ACR", "CReSTPlus", "CReSTRun", "DARP", "DASO", "FixMatchDA", "METHODS", "RECIPES", "AlternateRun", "AlternateSampling", "ClassifierTraining", "CosineHeadNet",
            "Decoupling", "EmbeddingTraining", "LDAMDRW", "PseudoLabelDecoupling", "PseudoLabelLDAM", "Recipe",
            "TemporalConsistency", "ldam_margins",
            "ALGORITHMS", "Algorithm", "BalancedHeadNet", "Batch", "FixMatch", "FixMatchBalancedHead", "FixMatchLA", "LayerMatch", "PseudoLabel", "SeMi", "StepContext",

@@ -61,6 +61,7 @@ class Batch:
     x_ulb_w: Tensor | None = None
     x_ulb_s: Tensor | None = None
     idx_ulb: Tensor | None = None
+    x_ulb_s2: Tensor | None = None  # a second strong view (ACR), when the algorithm asks for "strong2"
     y_ulb: Tensor | None = None
 
 
@@ -81,12 +82,14 @@ class StepOutput:
 
 @dataclass
 class StepContext:
-    """Where training is: the step (0-based), the total, and the labeled class prior."""
+    """Where training is: the step (0-based), the total, the labeled class prior, and the EMA
+    network (for methods that read it, such as DASO's prototype queue; None outside the engine)."""
 
     step: int
     total_steps: int
     num_classes: int
     class_prior: Tensor
+    ema_net: nn.Module | None = None
 
     @property
     def progress(self) -> float:
@@ -103,7 +106,8 @@ class Algorithm:
     """Base class. Subclasses are dataclasses whose fields are their hyper-parameters."""
 
     name: ClassVar[str] = "algorithm"
-    # unlabeled views the step needs: () labeled only, ("weak",), or ("weak", "strong")
+    # unlabeled views the step needs: () labeled only, ("weak",), ("weak", "strong"), or
+    # ("weak", "strong", "strong2") for two strong views
     unlabeled_views: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
