@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from cissl_kit import TrainConfig, Trainer, make_ssl_data
+from cissl_kit.algorithms.darp import darp_refine
 from cissl_kit.algorithms import ALGORITHMS, BalancedHeadNet, ClassifierTraining, EmbeddingTraining, TemporalConsistency
 from cissl_kit.analysis import layer_gradient_report
 from cissl_kit.losses import certainty_enhanced_labels, semantic_labels
@@ -82,8 +83,11 @@ def main() -> None:
     trainers["alternate: embedding stage"] = Trainer(embedding, data, stage_net, config)
     trainers["alternate: classifier stage"] = Trainer(ClassifierTraining(), data, stage_net, config)
     fixmatch = trainers["fixmatch"]
-    batch = fixmatch.next_batch()  # every method steps on this same batch
+    batch = trainers["acr"].next_batch()  # every method steps on this same batch (ACR's has a 2nd strong view)
     net = fixmatch.net
+    for name in ("acr", "abc", "darp", "daso"):  # mid-run: estimates, refinement and blending all on
+        trainers[name].step = int(0.5 * config.steps)
+    darp = trainers["darp"].algorithm
 
     def bare_forward_backward() -> None:
         logits = net(torch.cat([batch.x_lb, batch.x_ulb_w, batch.x_ulb_s]))
@@ -107,6 +111,8 @@ def main() -> None:
     jobs["data pipeline (sample + weak + strong)"] = fixmatch.next_batch
     jobs["bare forward + backward"] = bare_forward_backward
     jobs["SeMi bank update + certainty enhancement"] = semi_bank_and_plce
+    jobs["DARP refinement of the whole table"] = lambda: darp_refine(darp.pseudo_orig, darp.target, darp.darp_alpha,
+                                                                      darp.darp_iter_T)
     jobs["evaluation (EMA model, whole test set)"] = fixmatch.evaluate
     jobs["layer-gradient report (tracker, once)"] = lambda: layer_gradient_report(
         net, batch.x_lb, batch.y_lb, batch.x_ulb_w, batch.x_ulb_s, batch.y_ulb)
@@ -145,6 +151,15 @@ def main() -> None:
     print(f"SeMi bank + certainty / SeMi step   = {bank_share:.3f}  (target <= 0.10: {verdict(bank_share <= 0.10)})")
     print(f"LayerMatch step / FixMatch step     = {layermatch_ratio:.2f}   (target <= 1.15: {verdict(layermatch_ratio <= 1.15)})")
     print(f"tracker overhead, every {args.track_every} steps     = {tracker:.3f}  of training time")
+    for name in ("acr", "daso", "abc"):
+        ratio = t[f"step {name}"] / fix
+        print(f"{name.upper() + ' step / FixMatch step':<36}= {ratio:.2f}   (target <= 1.3: {verdict(ratio <= 1.3)})")
+    images = (n_lb + 2 * n_ulb, n_lb + 3 * n_ulb)  # FixMatch's views; ACR's (the official second strong view)
+    print(f"ACR step per image / FixMatch's     = {t['step acr'] / fix * images[0] / images[1]:.2f}   "
+          f"(ACR steps on {images[1]} images, FixMatch on {images[0]})")
+    darp_share = t["DARP refinement of the whole table"] / (darp.darp_refine_every * t["step darp"])
+    print(f"DARP solver, every {darp.darp_refine_every} steps (|U| = {darp.pseudo_orig.shape[0]}) = {darp_share:.3f}  "
+          f"of DARP's training time (target <= 0.10: {verdict(darp_share <= 0.10)})")
     for name in variants:
         print(f"{name + ' / defaults':<36}= {t['step ' + name] / fix:.2f}")
     if device.type == "cuda":

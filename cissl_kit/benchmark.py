@@ -237,6 +237,11 @@ def load_benchmark(path: str | Path) -> list[dict]:
 
 
 REFERENCE_RESULTS = Path(__file__).parent / "reference_results" / "mnist_lt.json"
+# SeMi Tables 1–2 style: FixMatch, its LA baseline, the methods the papers compare against, and one
+# method of each paper; the rows not in REFERENCE_RESULTS are in COMPARISON_RESULTS
+COMPARISON_METHODS = ("fixmatch", "fixmatch_la", "darp", "crest_plus", "daso", "abc", "acr", "semi", "layermatch",
+                      "alternate")
+COMPARISON_RESULTS = Path(__file__).parent / "reference_results" / "mnist_lt_comparison.json"
 
 
 def reference_results() -> list[dict]:
@@ -244,6 +249,15 @@ def reference_results() -> list[dict]:
     ``cissl-kit benchmark --seeds 0,1,2`` on a 2-core CPU with the kernels pinned as in the tests;
     ``run_grid()`` with its defaults remakes it)."""
     return load_benchmark(REFERENCE_RESULTS)
+
+
+def comparison_results() -> list[dict]:
+    """:data:`COMPARISON_METHODS` on mnist-LT with seeds 0, 1, 2, in that order: the shipped reference
+    rows of the methods the default grid shares, plus the comparison methods' rows (made like the
+    reference file; ``run_grid(COMPARISON_METHODS)`` remakes all of them)."""
+    rows = [r for r in reference_results() if r["label"] in COMPARISON_METHODS] + load_benchmark(COMPARISON_RESULTS)
+    order = {label: i for i, label in enumerate(COMPARISON_METHODS)}
+    return sorted(rows, key=lambda r: (r["profile"] != "consistent", r["profile"] != "uniform", r["seed"], order[r["label"]]))
 
 
 def write_figures(rows: Sequence[dict], folder: str | Path) -> list[Path]:

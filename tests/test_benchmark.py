@@ -136,3 +136,17 @@ def test_checkpoint_settings_do_not_change_which_saved_runs_match():
                                  TrainConfig(checkpoint="x.pt", checkpoint_every=5))
     assert plain == with_checkpoints and "checkpoint" not in plain["config"]
     assert plain != _settings(FixMatch(), "digits", "consistent", 0, {}, TrainConfig(steps=10))
+
+
+def test_shipped_comparison_results_cover_the_grid_with_the_reference_settings():
+    """Notebook 06's rows: every comparison method × setting × seed, made with the reference grid's
+    data and loop settings (notebook 06 re-trains two ACR cells and compares them with the file)."""
+    rows = bench.comparison_results()
+    assert [r["label"] for r in rows[: len(bench.COMPARISON_METHODS)]] == list(bench.COMPARISON_METHODS)
+    assert {(r["label"], r["profile"], r["seed"]) for r in rows} == {
+        (m, p, s) for m in bench.COMPARISON_METHODS for p in ("consistent", "uniform", "reversed") for s in (0, 1, 2)}
+    reference = {(r["profile"], r["seed"]): r for r in bench.reference_results() if r["label"] == "fixmatch"}
+    for row in rows:  # the same split (groups) as the reference grid's runs
+        assert row["groups"] == reference[row["profile"], row["seed"]]["groups"], row["label"]
+    for row in bench.load_benchmark(bench.COMPARISON_RESULTS):  # and the same number of steps
+        assert row["curve"][-1]["step"] == bench.BENCHMARK_STEPS and not row.get("interrupted"), row["label"]

@@ -42,6 +42,7 @@ MAIN_WIDGET = {
     "03_layer_gradient_analysis": ("tilt_explorer(", "slider", "wrong-label rate (bridge)"),
     "04_alternate_sampling": ("alternate_stepper(", "button", "Run the next stage"),
     "05_benchmark_comparison": ("benchmark_explorer(", "toggle", "consistent"),
+    "06_comparison_methods": ("benchmark_explorer(", "toggle", "consistent"),
 }
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

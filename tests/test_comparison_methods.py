@@ -282,3 +282,24 @@ def test_the_comparison_methods_train_from_the_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     for method in ("acr", "abc", "darp", "daso", "crest_plus"):
         assert method in out
+
+
+def test_darp_refines_at_the_first_step_past_its_warmup(digits):
+    # the code would read its all-uniform refined table (argmax: class 0) until the next multiple of 10
+    algorithm = DARP(darp_warmup=0.5, darp_refine_every=10)
+    labels = []
+    from cissl_kit import Trainer
+
+    trainer = Trainer(algorithm, digits, steps=24, batch_size=16, uratio=2, progress=False, eval_every=24)
+    original = algorithm.training_step
+
+    def spy(net, batch, ctx):
+        out = original(net, batch, ctx)
+        labels.append((ctx.step, out.pseudo_labels))
+        return out
+
+    algorithm.training_step = spy
+    trainer._training_step = spy
+    trainer.fit()
+    first = next(pseudo for step, pseudo in labels if step == 13)  # progress 13/24 > 0.5, not a multiple of 10
+    assert not torch.all(first == 0), "the first step past the warm-up used an unrefined (uniform) table"

@@ -64,7 +64,11 @@ def adaptive_tau(mean_divergences: Tensor, tau_min: float, tau_max: float) -> Te
 
 @dataclass
 class ACR(Algorithm):
-    """FixMatch + ACR: dual-branch head, adaptive consistent logit adjustment, two strong views."""
+    """FixMatch + ACR: dual-branch head, adaptive consistent logit adjustment, two strong views.
+
+    Logged each step: ``tau`` and the divergences ``div_consistent`` / ``div_uniform`` /
+    ``div_reversed`` of the estimate from the anchors; the estimate û itself is ``self.estimate``.
+    """
 
     name = "acr"
     unlabeled_views = ("weak", "strong", "strong2")
@@ -147,7 +151,9 @@ class ACR(Algorithm):
         if ctx.step >= self.schedule(ctx.total_steps)[0]:
             self._update_estimate(predictions_b, confident_b)
 
-        logs = {"loss_s": loss_x.detach(), "loss_u": loss_u.detach(), "loss_s_b": loss_x_b.detach(),
+        divergences = anchor_divergences(self.estimate, self.anchors, self.divergence)  # what τ is chosen from
+        logs = {"div_consistent": divergences[0], "div_uniform": divergences[1], "div_reversed": divergences[2],
+                "loss_s": loss_x.detach(), "loss_u": loss_u.detach(), "loss_s_b": loss_x_b.detach(),
                 "loss_u_b": loss_u_b.detach(), "mask": mean_or_zero(mask), "mask_b": mean_or_zero(mask_b),
                 "confidence": mean_or_zero(probs_t.max(1).values), "tau": self.tau.detach().clone(),
                 "threshold": torch.full((), self.threshold, device=loss_x.device)}

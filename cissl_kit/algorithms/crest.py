@@ -13,8 +13,10 @@ CReST+ adds *progressive distribution alignment*: FixMatch's weak-view probabili
 distribution π sharpened less and less: t goes from 1 in the first generation to ``t_min`` in the
 last (``t_g = 1 − g/(G−1)·(1 − t_min)``). ``progressive_alignment=False`` is CReST.
 
-The generations share the run's ``config.steps`` (USB trains each for the full schedule, so its
-CReST+ costs G times FixMatch; here every method gets the same number of steps).
+Each generation starts from a fresh network, and the generations share the run's ``config.steps``,
+as in the DASO code (``fm_crest.py``: 5 generations × 50,000 steps = its 250,000), whose runs are the
+CReST+ rows of DASO's and SeMi's tables; USB instead trains 6 generations of the full schedule
+(6× FixMatch's compute).
 :class:`CReSTRun` exposes the generations one by one.
 """
 
@@ -108,8 +110,8 @@ class CReSTPlus(Recipe):
     """CReST+ (or CReST with ``progressive_alignment=False``): generations of FixMatch self-training."""
 
     name = "crest_plus"
-    generations: int = hparam(6, "G, the number of generations (USB: 6)", low=1)
-    alpha: float = hparam(1 / 3, "α of the sampling rates μ_k = (N_{K+1−k}/N_1)^α (USB crest_alpha 3 = 1/α)", low=0.0)
+    generations: int = hparam(5, "G, the number of generations, sharing the steps (DASO code: 5; USB: 6)", low=1)
+    sampling_alpha: float = hparam(1 / 3, "α of the sampling rates μ_k = (N_{K+1−k}/N_1)^α (USB crest_alpha 3 = 1/α)", low=0.0)
     t_min: float = hparam(0.5, "t of the last generation's distribution alignment (USB: 0.5)", low=0.0, high=1.0)
     progressive_alignment: bool = hparam(True, "CReST+'s progressive distribution alignment (False: CReST)")
     threshold: float = hparam(0.95, "FixMatch's confidence threshold", low=0.0, high=1.0)
@@ -143,7 +145,7 @@ class CReSTRun:
         self.recipe, self.data, self.model = recipe, data, model
         self.config = config or TrainConfig()
         self.prior = data.class_prior()
-        self.rates = crest_sampling_rates(torch.tensor(data.labeled_counts, device=data.device), recipe.alpha)
+        self.rates = crest_sampling_rates(torch.tensor(data.labeled_counts, device=data.device), recipe.sampling_alpha)
         self.added_idx = data.unlabeled_idx[:0]
         self.added_labels = data.targets[:0]
         self.records: list[dict] = []

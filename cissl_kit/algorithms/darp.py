@@ -12,7 +12,10 @@ distribution (the labeled class distribution scaled to the unlabeled set's size,
    to q; alternating row normalisation and a secant-method root per class for the column dual.
 
 The step's pseudo-label is the argmax of the refined row; the mask stays FixMatch's (the original
-prediction's confidence). The whole refinement is vectorised on the device: the official code's
+prediction's confidence). The first step past the warm-up refines too: the code starts refining at
+the next multiple of ``refine_every`` and until then reads its all-uniform refined table, whose
+argmax is class 0 for every image (9 of 250,000 steps there, 9 of the 600 after the warm-up of a
+1,000-step run). The whole refinement is vectorised on the device: the official code's
 per-class ``scipy.optimize.newton`` calls are run for all classes at once by the same secant
 iterations (start point, step formula and stopping rule ``|p − p1| ≤ tol`` as SciPy's).
 """
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..utils import sync_is_free
 from ..losses import Consistency, logit_adjusted_cross_entropy, masked_cross_entropy
 from .base import Batch, StepContext, StepOutput, forward_split, hparam
 from .fixmatch import FixMatch
@@ -61,6 +65,8 @@ def _secant_roots(func, start: Tensor, tol: float, max_iter: int) -> Tensor:
         done = flat | ((p - p1).abs() <= tol)
         result = torch.where(active, p, result)
         active = active & ~done
+        if sync_is_free(start.device) and not active.any():  # the CPU may stop early; a GPU runs all
+            break
         p0, q0, p1 = p1, q1, torch.where(active, p, p1)
         q1 = func(p1)
     return result
@@ -122,7 +128,8 @@ class DARP(FixMatch):
         self.pseudo_orig[rows] = probs.to(self.dtype)
         targets = probs
         if ctx.progress > self.darp_warmup:
-            if ctx.step % self.darp_refine_every == 0:
+            first = math.floor(self.darp_warmup * ctx.total_steps) + 1  # the first step past the warm-up
+            if ctx.step % self.darp_refine_every == 0 or ctx.step == first:
                 self.pseudo_refine = darp_refine(self.pseudo_orig, self.target, self.darp_alpha, self.darp_iter_T)
             targets = self.pseudo_refine[rows].float()
         pseudo_labels = targets.argmax(1)
