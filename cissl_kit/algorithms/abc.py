@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..losses import fixmatch_consistency_loss, logit_adjusted_cross_entropy, mean_or_zero
+from ..losses import mean_or_zero
 from .base import Batch, StepContext, StepOutput, hparam
 from .fixmatch import FixMatch
 from .semi import BalancedHeadNet
@@ -59,11 +59,7 @@ class ABC(FixMatch):
         self.keep_labeled = abc_keep_probabilities(torch.tensor(data.labeled_counts, device=data.device), 0.0)[0]
 
     def training_step(self, net: nn.Module, batch: Batch, ctx: StepContext) -> StepOutput:
-        sizes = [batch.x_lb.shape[0], batch.x_ulb_w.shape[0], batch.x_ulb_s.shape[0]]
-        feats = net.features(torch.cat([batch.x_lb, batch.x_ulb_w, batch.x_ulb_s]))
-        logits_lb, logits_w, logits_s = net.head(feats).split(sizes)
-        loss_s = logit_adjusted_cross_entropy(logits_lb, batch.y_lb, ctx.log_prior, self.logit_adjust_tau)
-        u = fixmatch_consistency_loss(logits_w, logits_s, self._threshold(ctx))
+        feats, sizes, _, logits_s, loss_s, u = self._shared_forward(net, batch, ctx)
 
         aux_lb, aux_w, aux_s = net.balanced_head(feats).split(sizes)
         keep_ulb = 1 - ctx.progress * (1 - self.keep_labeled)

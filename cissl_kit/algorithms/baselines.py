@@ -17,10 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor, nn
 
-from ..losses import balanced_branch_losses, fixmatch_consistency_loss, logit_adjusted_cross_entropy
+from ..losses import balanced_branch_losses
 from .base import Batch, StepContext, StepOutput, hparam
 from .fixmatch import FixMatch
 from .semi import BalancedHeadNet
@@ -64,11 +63,7 @@ class FixMatchBalancedHead(FixMatch):
         return net.balanced_head(net.features(x))
 
     def training_step(self, net: nn.Module, batch: Batch, ctx: StepContext) -> StepOutput:
-        sizes = [batch.x_lb.shape[0], batch.x_ulb_w.shape[0], batch.x_ulb_s.shape[0]]
-        feats = net.features(torch.cat([batch.x_lb, batch.x_ulb_w, batch.x_ulb_s]))
-        logits_lb, logits_w, logits_s = net.head(feats).split(sizes)
-        loss_s = logit_adjusted_cross_entropy(logits_lb, batch.y_lb, ctx.log_prior, self.logit_adjust_tau)
-        u = fixmatch_consistency_loss(logits_w, logits_s, self._threshold(ctx))
+        feats, sizes, logits_w, logits_s, loss_s, u = self._shared_forward(net, batch, ctx)
         logits_b_lb, _, logits_b_s = net.balanced_head(feats).split(sizes)
         loss_sb, loss_ub = balanced_branch_losses(logits_b_lb, batch.y_lb, logits_w, logits_b_s, ctx.log_prior,
                                                   self.balanced_tau, self.threshold)  # Eq. 10–11

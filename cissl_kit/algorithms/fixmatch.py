@@ -62,6 +62,15 @@ class FixMatch(Algorithm):
         u = fixmatch_consistency_loss(logits_w, logits_s, self._threshold(ctx))
         return self._output(loss_s, u, **self._fairness(logits_s, u.mask))
 
+    def _shared_forward(self, net: nn.Module, batch: Batch, ctx: StepContext):
+        """FixMatch's losses from ``net.head`` on one forward of the three parts, plus that forward's
+        features and part sizes (for a second head on the same features)."""
+        sizes = [batch.x_lb.shape[0], batch.x_ulb_w.shape[0], batch.x_ulb_s.shape[0]]
+        feats = net.features(torch.cat([batch.x_lb, batch.x_ulb_w, batch.x_ulb_s]))
+        logits_lb, logits_w, logits_s = net.head(feats).split(sizes)
+        loss_s = logit_adjusted_cross_entropy(logits_lb, batch.y_lb, ctx.log_prior, self.logit_adjust_tau)
+        return feats, sizes, logits_w, logits_s, loss_s, fixmatch_consistency_loss(logits_w, logits_s, self._threshold(ctx))
+
     def _fairness(self, logits_strong: Tensor, mask: Tensor) -> dict[str, Tensor]:
         """``{"loss_f": λ_f·L_f}`` (FreeMatch Eq. 11) when it is switched on, else nothing."""
         if self.adaptive is None or not self.fairness_weight:
