@@ -51,12 +51,14 @@ def select_pseudo_labels(probs: Tensor, rates: Tensor) -> tuple[Tensor, Tensor]:
     """(positions, labels): per predicted class k, its ``floor(n̂_k·μ_k)`` most confident predictions."""
     confidence, predicted = probs.max(1)
     k = probs.shape[1]
-    order = torch.argsort(predicted.double() * 2 - confidence.double(), stable=True)  # class up, confidence down
+    by_confidence = torch.argsort(confidence, descending=True, stable=True)
+    order = by_confidence[torch.argsort(predicted[by_confidence], stable=True)]  # class up, confidence down
     counts = torch.bincount(predicted, minlength=k)
     starts = torch.cumsum(counts, 0) - counts
     rank = torch.empty_like(order)
     rank[order] = torch.arange(order.numel(), device=order.device) - starts[predicted[order]]
-    take = (counts.double() * rates.double()).floor().long()
+    # floor(n̂_k·μ_k) in float64 on the host (once a generation; MPS has no float64)
+    take = (counts.cpu().double() * rates.cpu().double()).floor().long().to(counts.device)
     chosen = rank < take[predicted]
     positions = chosen.nonzero().squeeze(1)
     return positions, predicted[positions]
