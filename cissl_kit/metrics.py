@@ -31,7 +31,7 @@ def classification_report(
         raise ValueError(f"predictions and targets must have the same shape: {tuple(predictions.shape)} vs {tuple(targets.shape)}")
     confusion = confusion_matrix(predictions, targets, num_classes)
     support = confusion.sum(1)
-    per_class = (confusion.diag().double() / support.clamp_min(1)).tolist()
+    per_class = (confusion.diag().cpu().double() / support.cpu().clamp_min(1)).tolist()  # float64 on the host (MPS has none)
     present = [k for k in range(num_classes) if support[k] > 0]
     report = {
         "accuracy": float(confusion.diag().sum()) / max(1, int(support.sum())),
@@ -87,7 +87,7 @@ class PseudoLabelStats:
 
     def report(self, groups: Mapping[str, Sequence[int]] | None = None) -> dict:
         """Pseudo-label accuracy (of used samples), utilization, entropy and hardness: overall, per class, per group."""
-        seen, used, correct, with_probs, entropy, *hardness = self.counts.double().cpu()
+        seen, used, correct, with_probs, entropy, *hardness = self.counts.cpu().double()
         report = {
             "pl_accuracy": _ratio(correct.sum(), used.sum()),
             "utilization": _ratio(used.sum(), seen.sum()),

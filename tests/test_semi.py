@@ -260,3 +260,28 @@ def test_bank_decay_to_zero_keeps_empty_slots_empty():
     assert bank.confidences[0].tolist() == [0.0, 0.0, 0.0] and bank.filled[0].sum() == 1
     bank.push(_emb([0.1, 0.2]), torch.tensor([0, 0]), torch.tensor([0.1, 0.2]))  # beat the decayed 0
     assert sorted(bank.confidences[0].tolist()) == pytest.approx([0.0, 0.1, 0.2]) and bank.filled[0].all()
+
+
+def test_bank_push_needs_no_float64_and_keeps_the_best_of_each_class(monkeypatch):
+    """Apple's MPS has no float64: the push ranks candidates with exact integer keys instead."""
+    from cissl_kit import utils
+
+    monkeypatch.setattr(utils, "CPU_SHORTCUTS", False)  # the accelerator's path
+    original_to = torch.Tensor.to
+
+    def no_float64(self, *args, **kwargs):
+        if torch.float64 in args or kwargs.get("dtype") == torch.float64:
+            raise AssertionError("float64 inside a bank push")
+        return original_to(self, *args, **kwargs)
+
+    def no_double(self, *args, **kwargs):
+        raise AssertionError("float64 inside a bank push")
+
+    monkeypatch.setattr(torch.Tensor, "to", no_float64)
+    monkeypatch.setattr(torch.Tensor, "double", no_double)
+    bank = _bank(slots=3, classes=2, dim=1)
+    conf = torch.tensor([0.5, 0.9, 0.7, 0.9, 0.2, 0.8, 0.95])
+    labels = torch.tensor([0, 0, 0, 0, 0, 1, 1])
+    bank.push(conf.unsqueeze(1), labels, conf)
+    assert sorted(bank.confidences[0].tolist()) == pytest.approx([0.7, 0.9, 0.9])  # the best three; ties both kept
+    assert sorted(bank.confidences[1].tolist()) == pytest.approx([0.0, 0.8, 0.95])
