@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from cissl_kit import TrainConfig, Trainer, make_ssl_data
-from cissl_kit.algorithms.darp import darp_refine
 from cissl_kit.algorithms import ALGORITHMS, BalancedHeadNet, ClassifierTraining, EmbeddingTraining, TemporalConsistency
+from cissl_kit.algorithms.darp import darp_refine
 from cissl_kit.analysis import layer_gradient_report
 from cissl_kit.losses import certainty_enhanced_labels, semantic_labels
 from cissl_kit.models import build_model, default_model

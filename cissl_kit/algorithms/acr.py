@@ -110,7 +110,8 @@ class ACR(Algorithm):
             self.tau = torch.where(torch.isnan(tau), self.tau, tau)
             self.divergence_sum = torch.zeros_like(self.divergence_sum)
 
-    def _update_estimate(self, predictions: Tensor, confident: Tensor) -> None:
+    def _update_estimate(self, predictions: Tensor, confident: Tensor) -> Tensor:
+        """EMA of the confident predictions' class histogram; returns the new estimate's divergences."""
         counts = torch.zeros_like(self.estimate).scatter_add_(0, predictions, confident.float())
         total = counts.sum()
         current = counts / total.clamp_min(1.0)
@@ -119,6 +120,7 @@ class ACR(Algorithm):
         self.estimate = torch.where(seen, updated, self.estimate)
         divergences = anchor_divergences(self.estimate, self.anchors, self.divergence)
         self.divergence_sum = self.divergence_sum + torch.where(seen, divergences, torch.zeros_like(divergences))
+        return divergences
 
     def training_step(self, net: nn.Module, batch: Batch, ctx: StepContext) -> StepOutput:
         self._update_tau(ctx)
@@ -149,9 +151,9 @@ class ACR(Algorithm):
         loss_u_b = mean_or_zero(torch.cat([F.cross_entropy(logits_b_s, targets_h2, reduction="none") * mask_b,
                                            F.cross_entropy(logits_b_s2, targets_h2, reduction="none") * mask_b]))
         if ctx.step >= self.schedule(ctx.total_steps)[0]:
-            self._update_estimate(predictions_b, confident_b)
-
-        divergences = anchor_divergences(self.estimate, self.anchors, self.divergence)  # what τ is chosen from
+            divergences = self._update_estimate(predictions_b, confident_b)
+        else:  # (logged: what τ will be chosen from)
+            divergences = anchor_divergences(self.estimate, self.anchors, self.divergence)
         logs = {"div_consistent": divergences[0], "div_uniform": divergences[1], "div_reversed": divergences[2],
                 "loss_s": loss_x.detach(), "loss_u": loss_u.detach(), "loss_s_b": loss_x_b.detach(),
                 "loss_u_b": loss_u_b.detach(), "mask": mean_or_zero(mask), "mask_b": mean_or_zero(mask_b),

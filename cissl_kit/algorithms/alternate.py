@@ -24,13 +24,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from ..checkpoint import check_resumable, data_identity, fits_this_run, load_checkpoint, save_checkpoint
 from ..data.samplers import SAMPLERS
 from ..metrics import PseudoLabelStats, classification_report
 from ..utils import seed_everything
-from .base import Algorithm, Batch, Recipe, StepContext, StepOutput, hparam
+from .base import Algorithm, Batch, Recipe, StepContext, StepOutput, hparam, run_to_the_end
 from .ldam import LDAMDRW
 from .semi import BalancedHeadNet
 
@@ -125,15 +124,7 @@ class Decoupling(Recipe):
         run = self.start(data, config, model)
         if resume:
             run.resume(run.config.checkpoint)
-        with tqdm(total=run.num_stages, initial=len(run.records), desc=self.name,
-                  disable=not run.config.progress) as bar:
-            try:
-                while (stage := run.next_stage()) is not None:
-                    bar.set_postfix_str(f"{stage} · acc {run.records[-1]['accuracy']:.3f}", refresh=False)
-                    bar.update(1)
-            except KeyboardInterrupt:  # the stages so far, and the last checkpoint on disk
-                return run.result(interrupted=True)
-        return run.result()
+        return run_to_the_end(self.name, run, run.next_stage, run.num_stages)
 
 
 @dataclass

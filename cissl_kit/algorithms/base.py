@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_float, check_int
 
@@ -176,6 +177,20 @@ class Recipe:
 
     def hparams(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def run_to_the_end(name: str, run: Any, advance: Callable[[], str | None], total: int) -> Any:
+    """Call ``advance()`` (which runs a recipe's next stage and names it, or returns None when all
+    are done) under a progress bar; returns ``run.result()``, or on Ctrl-C the result of the stages
+    so far, ``run.result(interrupted=True)`` (the last checkpoint stays on disk)."""
+    with tqdm(total=total, initial=len(run.records), desc=name, disable=not run.config.progress) as bar:
+        try:
+            while (stage := advance()) is not None:
+                bar.set_postfix_str(f"{stage} · acc {run.records[-1]['accuracy']:.3f}", refresh=False)
+                bar.update(1)
+        except KeyboardInterrupt:
+            return run.result(interrupted=True)
+    return run.result()
 
 
 def _int_or_none(value: float | None) -> int | None:

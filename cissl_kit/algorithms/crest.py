@@ -22,18 +22,18 @@ CReST+ rows of DASO's and SeMi's tables; USB instead trains 6 generations of the
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from ..checkpoint import check_resumable, data_identity, load_checkpoint, save_checkpoint
 from ..losses import Consistency, logit_adjusted_cross_entropy, masked_cross_entropy
 from ..metrics import PseudoLabelStats
-from .base import Batch, Recipe, StepContext, StepOutput, forward_split, hparam
+from .base import Batch, Recipe, StepContext, StepOutput, forward_split, hparam, run_to_the_end
 from .fixmatch import FixMatch
 
 
@@ -92,8 +92,7 @@ class FixMatchDA(FixMatch):
         loss_s = logit_adjusted_cross_entropy(logits_lb, batch.y_lb, ctx.log_prior, self.logit_adjust_tau)
         probs = torch.softmax(logits_w.detach().float(), dim=1)
         aligned = self.align(probs) if probs.shape[0] else probs
-        threshold = self._threshold(ctx)
-        mask = threshold(aligned) if callable(threshold) else (aligned.max(1).values >= threshold).float()
+        mask = self._mask(aligned, ctx)
         pseudo_labels = aligned.argmax(1)
         u = Consistency(masked_cross_entropy(logits_s, pseudo_labels, mask), mask, pseudo_labels, probs)
         return self._output(loss_s, u, **self._fairness(logits_s, mask))
@@ -126,15 +125,11 @@ class CReSTPlus(Recipe):
         run = self.start(data, config, model)
         if resume:
             run.resume(run.config.checkpoint)
-        with tqdm(total=self.generations, initial=len(run.records), desc=self.name,
-                  disable=not run.config.progress) as bar:
-            try:
-                while run.next_generation() is not None:
-                    bar.set_postfix_str(f"acc {run.records[-1]['accuracy']:.3f}", refresh=False)
-                    bar.update(1)
-            except KeyboardInterrupt:
-                return run.result(interrupted=True)
-        return run.result()
+
+        def advance() -> str | None:
+            generation = run.next_generation()
+            return None if generation is None else f"generation {generation}"
+        return run_to_the_end(self.name, run, advance, self.generations)
 
 
 class CReSTRun:
@@ -165,6 +160,10 @@ class CReSTRun:
         share = self.config.steps // self.recipe.generations
         return share + (self.config.steps - share * self.recipe.generations if generation == self.recipe.generations - 1 else 0)
 
+    def steps_before(self, generation: int) -> int:
+        """The steps of the generations before ``generation``."""
+        return sum(self.steps_of(g) for g in range(generation))
+
     def alignment_t(self, generation: int) -> float:
         g, last = generation, self.recipe.generations - 1
         return 1.0 if last == 0 else 1.0 - g / last * (1.0 - self.recipe.t_min)
@@ -189,7 +188,7 @@ class CReSTRun:
         else:
             algorithm = FixMatch(threshold=self.recipe.threshold)
         steps = self.steps_of(g)
-        offset = sum(self.steps_of(i) for i in range(g))
+        offset = self.steps_before(g)
         config = dataclasses.replace(self.config, steps=steps, seed=self.config.seed + g, progress=False, checkpoint=None)
         model = None if self.model is None else _fresh_copy(self.model)
         trainer = Trainer(algorithm, self.generation_data(), model, config)
@@ -253,7 +252,7 @@ class CReSTRun:
 
         trainer, data = self.last_trainer, self.data
         last = self.last_final or (self.records[-1] if self.records else {})  # a resumed, finished run: its record
-        final = {**last, "step": sum(self.steps_of(i) for i in range(self.generation)), "generations": self.generation}
+        final = {**last, "step": self.steps_before(self.generation), "generations": self.generation}
         return TrainResult(
             method=self.recipe.name, hparams=self.recipe.hparams(), config=dataclasses.asdict(self.config),
             data={**data.settings, "labeled_counts": data.labeled_counts, "unlabeled_counts": data.unlabeled_counts,
@@ -264,8 +263,6 @@ class CReSTRun:
 
 def _fresh_copy(model: nn.Module) -> nn.Module:
     """A re-initialised copy of a user-given model (each generation starts from scratch)."""
-    import copy
-
     fresh = copy.deepcopy(model)
     for module in fresh.modules():
         if hasattr(module, "reset_parameters") and module is not fresh:

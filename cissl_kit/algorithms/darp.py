@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..utils import sync_is_free
 from ..losses import Consistency, logit_adjusted_cross_entropy, masked_cross_entropy
+from ..utils import sync_is_free
 from .base import Batch, StepContext, StepOutput, forward_split, hparam
 from .fixmatch import FixMatch
 
@@ -135,10 +135,6 @@ class DARP(FixMatch):
         pseudo_labels = targets.argmax(1)
         u = Consistency(masked_cross_entropy(logits_s, pseudo_labels, mask), mask, pseudo_labels, probs)
         return self._output(loss_s, u, **self._fairness(logits_s, mask))
-
-    def _mask(self, probs: Tensor, ctx: StepContext) -> Tensor:
-        threshold = self._threshold(ctx)
-        return threshold(probs) if callable(threshold) else (probs.max(1).values >= threshold).float()
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "pseudo_orig": self.pseudo_orig, "pseudo_refine": self.pseudo_refine}

@@ -130,8 +130,7 @@ class DASO(FixMatch):
                 alignment = -(semantic * F.log_softmax(strong, dim=1)).sum(1).sum() / max(1, semantic.shape[0])
                 extra["loss_align"] = self.psa_loss_weight * alignment
         pseudo_labels = blended.argmax(1)
-        threshold = self._threshold(ctx)  # on the blended label, as the code's mask
-        mask = threshold(blended) if callable(threshold) else (blended.max(1).values >= threshold).float()
+        mask = self._mask(blended, ctx)  # on the blended label, as the code's mask
         self._count(pseudo_labels, ctx)
         u = Consistency(masked_cross_entropy(logits_s, pseudo_labels, mask), mask, pseudo_labels, probs)
         return self._output(loss_s, u, **extra)

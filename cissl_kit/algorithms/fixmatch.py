@@ -62,6 +62,12 @@ class FixMatch(Algorithm):
         u = fixmatch_consistency_loss(logits_w, logits_s, self._threshold(ctx))
         return self._output(loss_s, u, **self._fairness(logits_s, u.mask))
 
+    def _mask(self, probs: Tensor, ctx: StepContext) -> Tensor:
+        """1 where ``probs`` (a method's own pseudo-label distribution) is confident enough: max p ≥ τ,
+        or FreeMatch's self-adaptive masking function."""
+        threshold = self._threshold(ctx)
+        return threshold(probs) if callable(threshold) else (probs.max(1).values >= threshold).float()
+
     def _shared_forward(self, net: nn.Module, batch: Batch, ctx: StepContext):
         """FixMatch's losses from ``net.head`` on one forward of the three parts, plus that forward's
         features and part sizes (for a second head on the same features)."""
