@@ -242,6 +242,7 @@ REFERENCE_RESULTS = Path(__file__).parent / "reference_results" / "mnist_lt.json
 COMPARISON_METHODS = ("fixmatch", "fixmatch_la", "darp", "crest_plus", "daso", "abc", "acr", "semi", "layermatch",
                       "alternate")
 COMPARISON_RESULTS = Path(__file__).parent / "reference_results" / "mnist_lt_comparison.json"
+EXERCISE_RESULTS = Path(__file__).parent / "reference_results" / "exercises"
 
 
 def reference_results() -> list[dict]:
@@ -258,6 +259,16 @@ def comparison_results() -> list[dict]:
     rows = [r for r in reference_results() if r["label"] in COMPARISON_METHODS] + load_benchmark(COMPARISON_RESULTS)
     order = {label: i for i, label in enumerate(COMPARISON_METHODS)}
     return sorted(rows, key=lambda r: (r["profile"] != "consistent", r["profile"] != "uniform", r["seed"], order[r["label"]]))
+
+
+def exercise_results(name: str) -> list[dict]:
+    """A grid that a notebook exercise asks for, shipped so that its worked solution can show it without
+    the training: ``name`` is one of the files in ``reference_results/exercises`` (written by
+    ``benchmarks/exercise_grids.py``; the ``run_grid`` call of the exercise remakes it)."""
+    names = sorted(p.stem for p in EXERCISE_RESULTS.glob("*.json"))
+    if name not in names:
+        raise ValueError(f"name must be one of {', '.join(names)}; got {name!r}")
+    return load_benchmark(EXERCISE_RESULTS / f"{name}.json")
 
 
 def write_figures(rows: Sequence[dict], folder: str | Path) -> list[Path]:

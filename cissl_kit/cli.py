@@ -1,5 +1,5 @@
-"""Command line: ``cissl-kit train …``, ``cissl-kit benchmark …`` and ``cissl-kit split …``
-(also ``python -m cissl_kit``).
+"""Command line: ``cissl-kit train …``, ``cissl-kit benchmark …``, ``cissl-kit split …`` and
+``cissl-kit notebooks …`` (also ``python -m cissl_kit``).
 
 Every training-loop setting (:class:`TrainConfig`) and every algorithm hyper-parameter (the
 dataclass fields of each algorithm) becomes a flag automatically.
@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, distributed
+from . import __version__, classroom, distributed
 from ._checks import check_int, did_you_mean
 from .algorithms import ALGORITHMS, METHODS
 from .benchmark import BENCHMARK_DATASET, BENCHMARK_METHODS, BENCHMARK_STEPS, difference_caption, differences_table, run_grid, summarize, summary_table, write_figures
@@ -131,6 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     split = sub.add_parser("split", parents=[common], help="print the per-class counts of a long-tailed split")
     _add_data_flags(split)
     split.add_argument("--seed", type=int, default=0)
+
+    books = sub.add_parser("notebooks", parents=[common],
+                           help="classroom tools: hand-out copies without solutions; check the prose's figures")
+    action = books.add_mutually_exclusive_group(required=True)
+    action.add_argument("--strip-solutions", metavar="OUT_DIR",
+                        help="write copies of the notebooks without their solution cells, outputs cleared, into OUT_DIR")
+    action.add_argument("--check-quotes", action="store_true",
+                        help="compare every figure the notebooks' markdown quotes with their stored outputs (exit 1 on a mismatch)")
+    books.add_argument("--source", default="notebooks",
+                       help="a folder of notebooks, or one .ipynb file (default: notebooks)")
+    books.add_argument("--overwrite", action="store_true", help="replace copies that already exist in OUT_DIR")
     parser.subcommands = sub.choices  # for suggestions on unknown flags
     return parser
 
@@ -480,10 +491,36 @@ def run_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_notebooks(args: argparse.Namespace) -> int:
+    source = Path(args.source)
+    if source.is_dir():
+        paths = sorted(source.glob("*.ipynb"))
+        if not paths:
+            raise FileNotFoundError(f"--source {source} holds no .ipynb files")
+    elif source.suffix == ".ipynb" and source.is_file():
+        paths = [source]
+    else:
+        raise FileNotFoundError(f"--source {source}: no such notebook or folder (run from the repository's root, "
+                                "or pass --source path/to/notebooks)")
+    if args.check_quotes:
+        problems = [p for path in paths for p in classroom.check_quotes(path)]
+        for problem in problems:
+            print(problem)
+        print(f"{len(paths)} notebooks: " + (f"{len(problems)} figures in the prose do not match their outputs"
+                                               if problems else "every quoted figure matches its output"))
+        return EXIT_FAILED if problems else 0
+    written = classroom.strip_solutions(paths, args.strip_solutions, overwrite=args.overwrite)
+    for path, target in zip(paths, written):
+        exercises, _ = classroom.solution_count(path)
+        print(f"{target}: {exercises} exercises, solutions removed, outputs cleared")
+    return 0
+
+
 INTERRUPTED = -1  # returned by a command that was interrupted; main() turns it into 128 + the signal
-COMMANDS = {"train": run_train, "benchmark": run_benchmark, "split": run_split}
+COMMANDS = {"train": run_train, "benchmark": run_benchmark, "split": run_split, "notebooks": run_notebooks}
 # the kit's own errors: bad input (exit 2), and a run that failed on its way (exit 1)
-INPUT_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+INPUT_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+                PermissionError)
 RUN_ERRORS = (FloatingPointError, distributed.PeerLost)
 
 

@@ -1,8 +1,12 @@
 """The notebooks as a student meets them: JupyterLab in headless Chromium.
 
-For each notebook: open it in JupyterLab, run all cells, check that no cell shows an error, move
-the notebook's main widget (a key press on a slider handle, a click on a button) and check that
-the plot it drives was redrawn. Screenshots go to ``runs/browser-screenshots/`` for humans.
+For each notebook, as handed out to students (``cissl-kit notebooks --strip-solutions``: the copies
+without the worked solutions, outputs cleared): open it in JupyterLab, run all cells, check that no
+cell shows an error, move the notebook's main widget (a key press on a slider handle, a click on a
+button) and check that the plot it drives was redrawn. The time from the key press or click to the
+new plot on the page is measured, with the kernel's own "redrawn in" time, printed and written to
+``runs/browser-screenshots/redraw-times.json``. Screenshots go to the same folder for humans.
+(The notebooks with their solutions are nbval's job.)
 
 Needs Debian's Chromium (``apt-get install chromium``: ``/usr/bin/chromium``) and the Python
 ``playwright`` package (in the ``dev`` extra); never ``playwright install``. JupyterLab runs on
@@ -14,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +27,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from cissl_kit.classroom import strip_solutions
 
 pytestmark = pytest.mark.browser
 
@@ -69,8 +74,7 @@ def jupyter_lab(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("jupyterlab")
     work = tmp / "notebooks"
     work.mkdir()
-    for notebook in NOTEBOOKS:
-        shutil.copy(notebook, work / notebook.name)
+    strip_solutions(NOTEBOOKS, work)  # the students' copies
     # no "official Jupyter news?" toast over the screenshots
     (tmp / "config" / "labconfig").mkdir(parents=True)
     (tmp / "config" / "labconfig" / "page_config.json").write_text(
@@ -189,8 +193,9 @@ def _redrawn(page, before: list, timeout_ms: int) -> bool:
         return False
 
 
-def _move_main_widget(page, kind: str, label: str) -> bool:
-    """Move the widget as a student would; True once the plot it drives was redrawn."""
+def _move_main_widget(page, kind: str, label: str) -> float | None:
+    """Move the widget as a student would; the seconds from the move to the redrawn plot on the
+    page, or None if it was not redrawn."""
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     before = page.evaluate(WIDGET_IMAGES)
     if kind == "slider":
@@ -200,18 +205,21 @@ def _move_main_widget(page, kind: str, label: str) -> bool:
         handle.focus()
         # a coarse toy may look the same one step further: keep moving, as a student would
         for _ in range(8):
+            start = time.perf_counter()
             handle.press("ArrowRight")
             if _redrawn(page, before, 20_000):
-                return True
-        return False
+                return time.perf_counter() - start
+        return None
     if kind == "button":
         control = panel.get_by_role("button", name=label).first
         control.scroll_into_view_if_needed()
+        start = time.perf_counter()
         control.click()
-        return _redrawn(page, before, 180_000)
+        return time.perf_counter() - start if _redrawn(page, before, 180_000) else None
     # a ToggleButtons option: click until the view shows it selected (a click on a busy page can
     # land before the view listens), then wait for the plot
     control = panel.locator(".widget-toggle-button").filter(has_text=label).first
+    start = time.perf_counter()
     for _ in range(3):
         control.scroll_into_view_if_needed()
         control.click()
@@ -221,7 +229,20 @@ def _move_main_widget(page, kind: str, label: str) -> bool:
             break
         except Exception:  # not selected yet: click again
             continue
-    return _redrawn(page, before, 180_000)
+    return time.perf_counter() - start if _redrawn(page, before, 180_000) else None
+
+
+KERNEL_REDRAW = """() => Array.from(document.querySelectorAll(
+    '.jp-NotebookPanel:not(.lm-mod-hidden) .cissl-redraw-status')).map(s => s.innerText).join(' ')"""
+
+
+def _report_redraw(notebook: str, kind: str, label: str, seconds: float, kernel: str) -> None:
+    """Print the redraw time and keep it in ``redraw-times.json`` (one entry per notebook)."""
+    path = SCREENSHOTS / "redraw-times.json"
+    times = json.loads(path.read_text()) if path.exists() else {}
+    times[notebook] = {"widget": f"{kind} '{label}'", "page_seconds": round(seconds, 2), "kernel_status": kernel}
+    path.write_text(json.dumps(times, indent=1, ensure_ascii=False) + "\n")
+    print(f"{notebook}: {kind} '{label}' redrawn on the page {seconds:.2f} s after the move; kernel: {kernel}")
 
 
 WIDGET_DIAGNOSIS = """() => {
@@ -250,11 +271,13 @@ def test_notebook_runs_and_its_widget_redraws(notebook, jupyter_lab, browser):
         assert not _errors(state), f"{notebook.name}: cells with errors (cell index, error): {_errors(state)}"
 
         page.wait_for_function(f"() => ({WIDGET_IMAGES})().length > 0", timeout=60_000)
-        if not _move_main_widget(page, kind, label):
+        seconds = _move_main_widget(page, kind, label)
+        if seconds is None:
             page.screenshot(path=str(SCREENSHOTS / f"{notebook.stem}-not-redrawn.png"))
             raise AssertionError(f"{notebook.name}: moving the {kind} '{label}' did not redraw its plot; "
                                  f"kernel {page.evaluate(CELL_STATE)['status']}, page {page.evaluate(WIDGET_DIAGNOSIS)}")
         page.wait_for_timeout(1000)
+        _report_redraw(notebook.stem, kind, label, seconds, page.evaluate(KERNEL_REDRAW))
         page.screenshot(path=str(SCREENSHOTS / f"{notebook.stem}-widget.png"))
 
         if widget_cell + 1 < len(cells):

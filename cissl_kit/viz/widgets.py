@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
+import time
+
 import matplotlib.pyplot as plt
 
 from ..data.imbalance import class_groups, long_tailed_counts, unlabeled_counts
 from .plots import plot_class_counts
+
+
+def live_output(draw, controls: dict):
+    """What ``ipywidgets.interactive_output`` does, plus a status line: ``draw(**values)`` runs now and
+    whenever a control changes; meanwhile the status says "computing …" (a slow setting never looks
+    like a frozen plot), then how long the redraw took. Returns ``(output, status)``."""
+    import ipywidgets as w
+
+    out, status = w.Output(), w.HTML(layout=w.Layout(min_height="1.5em"))
+    status.add_class("cissl-redraw-status")
+
+    def redraw(_change=None) -> None:
+        status.value = "<i>computing …</i>"
+        start = time.perf_counter()
+        with out:
+            out.clear_output(wait=True)
+            draw(**{name: control.value for name, control in controls.items()})
+        status.value = f"<small>redrawn in {time.perf_counter() - start:.2f} s</small>"
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    redraw()
+    return out, status
 
 
 def split_explorer(n_max: int = 1500, imbalance_ratio: float = 100.0, m_max: int = 3000,
@@ -50,10 +75,10 @@ def split_explorer(n_max: int = 1500, imbalance_ratio: float = 100.0, m_max: int
               f"(head {unlabeled[0]}, tail {unlabeled[-1]}); groups many/medium/few = "
               f"{sizes['many']}/{sizes['medium']}/{sizes['few']} classes")
 
-    out = w.interactive_output(draw, controls)
+    out, status = live_output(draw, controls)
     caption = w.HTML("<b>Move a slider</b>: the bars show images per class, labeled (blue) and unlabeled (grey), "
                      "on a log scale; shaded bands mark the many / medium / few groups.")
-    panel = w.VBox([caption, w.HBox([w.VBox(list(controls.values())[:3]), w.VBox(list(controls.values())[3:])]), out])
+    panel = w.VBox([caption, w.HBox([w.VBox(list(controls.values())[:3]), w.VBox(list(controls.values())[3:])]), status, out])
     return panel, draw
 
 
@@ -105,11 +130,11 @@ def hardness_explorer(probs, true_labels, groups, scale: float = 0.75, threshold
         scale=w.FloatSlider(scale, min=0.0, max=1.0, step=0.05, description="s (entropy scale)", style=style),
         threshold=w.FloatSlider(threshold, min=0.5, max=0.99, step=0.01, description="τ (threshold)", style=style),
     )
-    out = w.interactive_output(draw, controls)
+    out, status = live_output(draw, controls)
     caption = w.HTML("<b>s</b> sets how much more an uncertain image weighs than a confident one; "
                      "<b>τ</b> decides which images are used at all (hard) and which are left to the "
                      "embedding alignment (ultra-hard).")
-    return w.VBox([caption, w.HBox(list(controls.values())), out]), draw
+    return w.VBox([caption, w.HBox(list(controls.values())), status, out]), draw
 
 
 def tilt_explorer(noise_rate: float = 0.5, threshold: float = 0.7, seed: int = 0):
@@ -138,10 +163,10 @@ def tilt_explorer(noise_rate: float = 0.5, threshold: float = 0.7, seed: int = 0
         threshold=w.FloatSlider(threshold, min=0.5, max=0.99, step=0.01, description="threshold τ", style=style,
                                 layout=layout),
     )
-    out = w.interactive_output(draw, controls)
+    out, status = live_output(draw, controls)
     caption = w.HTML("<b>Wrong-label rate</b>: the share of the bridge's upper tail points whose pseudo-label "
                      "goes to the head class; <b>τ</b>: the confidence a pseudo-label needs to be used.")
-    return w.VBox([caption, w.HBox(list(controls.values())), out]), draw
+    return w.VBox([caption, w.HBox(list(controls.values())), status, out]), draw
 
 
 def alternate_stepper(run):
@@ -153,6 +178,7 @@ def alternate_stepper(run):
 
     button = w.Button(description="Run the next stage", button_style="primary", icon="play")
     status = w.HTML()
+    status.add_class("cissl-redraw-status")
     out = w.Output()
 
     def redraw() -> None:
@@ -170,9 +196,11 @@ def alternate_stepper(run):
 
     def on_click(_) -> None:
         button.disabled = True
-        status.value = "running …"
+        status.value = "<i>running the stage …</i>"
+        start = time.perf_counter()
         run.next_stage()
         redraw()
+        status.value += f" <small>(stage and redraw: {time.perf_counter() - start:.2f} s)</small>"
 
     button.on_click(on_click)
     redraw()
@@ -212,7 +240,7 @@ def benchmark_explorer(rows, profile: str | None = None, metric: str = "per-clas
                            title=f"{method}, {profile}, seed {row['seed']}: {100 * row['accuracy']:.1f} %")
         plt.show()
 
-    out = w.interactive_output(draw, controls)
+    out, status = live_output(draw, controls)
     caption = w.HTML("<b>Pick the unlabeled setting and what to show</b>: per-class accuracy of every method, "
                      "or one method's row-normalised confusion matrix (rows: true class).")
-    return w.VBox([caption, w.HBox(list(controls.values())), out]), draw
+    return w.VBox([caption, w.HBox(list(controls.values())), status, out]), draw

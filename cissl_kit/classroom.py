@@ -1,0 +1,171 @@
+"""Classroom tools for the notebooks: worked solutions that can be stripped for a hand-out, and
+figures quoted in the prose that a test checks against the outputs they come from.
+
+**Solutions.** Each exercise is a markdown cell; its worked solution follows it in cells tagged
+``solution`` and folded (``"jupyter": {"source_hidden": true, "outputs_hidden": true}``), so they open
+closed in JupyterLab. :func:`strip_solutions` writes copies without them, outputs cleared.
+
+**Quoted figures.** A code cell prints the figures that the markdown quotes with :func:`quote`
+(lines ``  · name = value``). The markdown marks each such figure with an HTML comment, invisible
+once rendered: ``lifts FixMatch by 3.0<!--q:grad_relu_gain--> points``. :func:`check_quotes` re-reads
+a notebook's stored outputs and reports every marked figure that is not a rounding of the printed
+value, every mark with no printed value, and every decimal number, percentage or signed number in
+the prose that is neither marked nor declared *given* (a setting, or a figure from a paper or from
+the README) in the cell's metadata, ``{"cissl_kit": {"given": ["0.95", "+8.5", ...]}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from ._checks import check_int
+
+SOLUTION_TAG = "solution"
+FOLDED = {"source_hidden": True, "outputs_hidden": True}
+QUOTE_PREFIX = "  · "
+_WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
+_NUMBER = r"[+−-]?\d+(?:,\d{3})*(?:\.\d+)?"
+_MARK = re.compile(rf"(?P<number>{_NUMBER}|\b(?:{'|'.join(_WORDS)})\b)\s*(?P<percent>%)?\s*<!--\s*q:(?P<name>\w+)\s*-->",
+                   re.IGNORECASE)
+_PRINTED = re.compile(rf"^{re.escape(QUOTE_PREFIX)}(?P<name>\w+) = (?P<value>{_NUMBER})%?\s*$", re.M)
+# what the prose must not quote unmarked: decimals, percentages and signed numbers
+_UNMARKED = re.compile(r"(?<![\w.])(?:[+−]\d+(?:,\d{3})*(?:\.\d+)?|\d+(?:,\d{3})*\.\d+|\d+(?:,\d{3})*(?:\.\d+)?\s?%)"
+                       r"(?![\w.]*\d)")
+# left out of the prose check: code, maths, links' targets, HTML comments
+_NOT_PROSE = re.compile(r"```.*?```|`[^`]*`|\$\$.*?\$\$|\$[^$]*\$|\]\([^)]*\)|<!--.*?-->", re.S)
+
+
+def quote(digits: int = 1, **figures: float) -> None:
+    """Print the figures that the markdown below quotes, one ``  · name = value`` line each
+    (``digits`` decimals; percentages as percent), so that :func:`check_quotes` can compare the
+    prose with them. The prose may round a figure further (``3`` for ``3.0``), never add digits."""
+    check_int("digits", digits, minimum=0, maximum=6)
+    if not figures:
+        raise ValueError("quote() needs at least one figure, e.g. quote(gain=2.4)")
+    for name, value in figures.items():
+        if not math.isfinite(float(value)):
+            raise ValueError(f"figure {name} must be a finite number to be quoted, got {value}")
+    print("Figures quoted in the text:")
+    for name, value in figures.items():
+        print(f"{QUOTE_PREFIX}{name} = {float(value):.{digits}f}")
+
+
+def is_solution(cell: dict) -> bool:
+    """Whether a notebook cell belongs to a worked solution (tagged ``solution``)."""
+    return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def _text(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _number(text: str) -> tuple[float, int, bool]:
+    """(value, decimals, has a sign) of a figure as written in prose or printed."""
+    word = _WORDS.get(text.lower())
+    if word is not None:
+        return float(word), 0, False
+    text = text.replace("−", "-").replace(",", "")
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return float(text), decimals, text[0] in "+-"
+
+
+def printed_figures(notebook: dict) -> dict[str, str]:
+    """``{name: value}`` of every figure printed with :func:`quote` in the stored outputs."""
+    figures: dict[str, str] = {}
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []) if cell["cell_type"] == "code" else []:
+            text = output.get("text", "")
+            for match in _PRINTED.finditer("".join(text) if isinstance(text, list) else text):
+                name, value = match["name"], match["value"]
+                if figures.get(name, value) != value:
+                    raise ValueError(f"figure {name!r} is printed twice with different values: {figures[name]} and {value}")
+                figures[name] = value
+    return figures
+
+
+def check_quotes(path: str | Path) -> list[str]:
+    """Every mismatch between a notebook's prose and its stored outputs (an empty list: none)."""
+    notebook = json.loads(Path(path).read_text())
+    try:
+        figures = printed_figures(notebook)
+    except ValueError as error:
+        return [f"{Path(path).name}: {error}"]
+    problems = []
+    for index, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] != "markdown":
+            continue
+        where = f"{Path(path).name}, cell {index}"
+        text = _text(cell)
+        for mark in _MARK.finditer(text):
+            name, written = mark["name"], mark["number"]
+            if name not in figures:
+                problems.append(f"{where}: {written} is marked q:{name}, but no code cell prints {name!r} with quote()")
+                continue
+            value, decimals, signed = _number(written)
+            printed, printed_decimals, _ = _number(figures[name])
+            reference = printed if signed else abs(printed)
+            if decimals > printed_decimals or abs(reference - value) > 0.5 * 10 ** -decimals + 1e-9:
+                problems.append(f"{where}: the text says {written}{mark['percent'] or ''} for {name}, "
+                                f"the output says {figures[name]}")
+        given = set(cell.get("metadata", {}).get("cissl_kit", {}).get("given", []))
+        prose = _NOT_PROSE.sub(" ", _MARK.sub(" ", text))
+        for token in _UNMARKED.findall(prose):
+            token = token.replace(" ", "")
+            if token not in given:
+                problems.append(f"{where}: {token} is neither marked with <!--q:name--> nor listed as given "
+                                "in the cell's metadata (cissl_kit.given)")
+    return problems
+
+
+def strip_solutions(paths: Iterable[str | Path], out_dir: str | Path, overwrite: bool = False) -> list[Path]:
+    """Write copies of the notebooks without their solution cells, outputs cleared, into ``out_dir``.
+
+    Refuses (``ValueError``) to write into the notebooks' own folder or over an existing file unless
+    ``overwrite``, so that no worked solution is lost."""
+    paths = [Path(p) for p in paths]
+    out_dir = Path(out_dir)
+    if not paths:
+        raise FileNotFoundError("no notebooks to strip (expected .ipynb files)")
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"no notebook at {path}")
+        if out_dir.exists() and out_dir.resolve() == path.parent.resolve():
+            raise ValueError(f"OUT_DIR must not be the notebooks' own folder ({out_dir}): the copies would "
+                             "replace the notebooks with their solutions")
+    targets = [out_dir / path.name for path in paths]
+    existing = [t for t in targets if t.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace the copies in {out_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path, target in zip(paths, targets):
+        notebook = json.loads(path.read_text())
+        cells = []
+        for cell in notebook["cells"]:
+            if is_solution(cell):
+                continue
+            cell = {**cell, "metadata": {k: v for k, v in cell.get("metadata", {}).items() if k != "execution"}}
+            if cell["cell_type"] == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+            cells.append(cell)
+        notebook["cells"] = cells
+        notebook["metadata"] = {k: v for k, v in notebook.get("metadata", {}).items() if k != "widgets"}
+        target.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+    return targets
+
+
+def solution_count(path: str | Path) -> tuple[int, int]:
+    """(exercises, exercises with a solution) of a notebook: an exercise is a markdown cell that
+    starts with ``**Exercise``; it has a solution if solution cells follow it."""
+    cells = json.loads(Path(path).read_text())["cells"]
+    exercises = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and _text(c).lstrip().startswith("**Exercise")]
+    solved = sum(1 for i in exercises if i + 1 < len(cells) and is_solution(cells[i + 1]))
+    return len(exercises), solved
+
+
+__all__ = ["SOLUTION_TAG", "FOLDED", "quote", "is_solution", "printed_figures", "check_quotes", "strip_solutions",
+           "solution_count"]

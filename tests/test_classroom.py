@@ -1,0 +1,243 @@
+"""Classroom material: every exercise has a worked solution, the hand-out copies without them are
+right, and every figure the notebooks' prose quotes matches the stored output it comes from."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cissl_kit.classroom import (FOLDED, check_quotes, is_solution, printed_figures, quote, solution_count,
+                                 strip_solutions)
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CHROMIUM = Path(os.environ.get("CISSL_KIT_CHROMIUM", "/usr/bin/chromium"))
+
+
+def _notebook(*cells):
+    return {"cells": list(cells), "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def _code(printed: str, tags=()):
+    return {"cell_type": "code", "source": "...", "metadata": {"tags": list(tags)}, "execution_count": 1,
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": printed}]}
+
+
+def _markdown(text: str, given=None, tags=()):
+    metadata = {"tags": list(tags)}
+    if given is not None:
+        metadata["cissl_kit"] = {"given": given}
+    return {"cell_type": "markdown", "source": text, "metadata": metadata}
+
+
+def _check(tmp_path, *cells):
+    path = tmp_path / "n.ipynb"
+    path.write_text(json.dumps(_notebook(*cells)))
+    return check_quotes(path)
+
+
+# --- the prose-number check ------------------------------------------------------------------------
+
+def test_quote_prints_lines_that_the_check_reads(capsys):
+    quote(gain=2.96, loss=-1.04, share=71.94)
+    quote(cosine=0.333, digits=2)
+    printed = capsys.readouterr().out
+    figures = printed_figures(_notebook(_code(printed)))
+    assert figures == {"gain": "3.0", "loss": "-1.0", "share": "71.9", "cosine": "0.33"}
+
+
+def test_quote_refuses_what_it_could_not_print_checkably():
+    with pytest.raises(ValueError, match="figure gain must be a finite number"):
+        quote(gain=float("nan"))
+    with pytest.raises(ValueError, match="digits must be an integer in"):
+        quote(digits=9, gain=1.0)
+    with pytest.raises(ValueError, match="at least one figure"):
+        quote()
+
+
+def test_a_marked_figure_that_matches_its_output_passes(tmp_path):
+    out = _code("Figures quoted in the text:\n  · gain = 3.0\n  · loss = -1.4\n  · used = 71.9\n  · n = 2\n")
+    text = ("Grad-ReLU lifts FixMatch by 3.0<!--q:gain--> points (about 3<!--q:gain-->), it loses "
+            "1.4<!--q:loss--> or −1.4<!--q:loss-->, uses 72%<!--q:used--> and two<!--q:n--> more.")
+    assert _check(tmp_path, out, _markdown(text)) == []
+
+
+def test_a_rerun_that_changes_a_figure_fails_until_the_prose_is_updated(tmp_path):
+    text = "Grad-ReLU lifts FixMatch by 3.0<!--q:gain--> points."
+    problems = _check(tmp_path, _code("  · gain = 2.4\n"), _markdown(text))
+    assert len(problems) == 1 and "cell 1" in problems[0] and "3.0" in problems[0] and "2.4" in problems[0]
+
+
+@pytest.mark.parametrize("written, printed", [("+1.4", "-1.4"), ("3.05", "3.0"), ("72%", "71.4"), ("three", "2.0")])
+def test_a_wrong_sign_extra_digits_or_a_wrong_rounding_fails(tmp_path, written, printed):
+    assert _check(tmp_path, _code(f"  · x = {printed}\n"), _markdown(f"by {written}<!--q:x--> points"))
+
+
+def test_a_mark_without_a_printed_figure_fails(tmp_path):
+    problems = _check(tmp_path, _code("  · gain = 3.0\n"), _markdown("by 3.0<!--q:gian--> points"))
+    assert len(problems) == 1 and "'gian'" in problems[0]
+
+
+def test_an_unmarked_decimal_percentage_or_signed_number_fails_unless_given(tmp_path):
+    text = "τ = 0.95 keeps 72% of them, a gain of +1.4; `0.7` in code and $0.5$ in maths are not prose; 1,000 steps."
+    problems = _check(tmp_path, _markdown(text))
+    assert sorted(p.split(": ")[1].split(" ")[0] for p in problems) == ["+1.4", "0.95", "72%"]
+    assert _check(tmp_path, _markdown(text, given=["0.95", "72%", "+1.4"])) == []
+
+
+def test_a_figure_printed_twice_with_different_values_is_reported(tmp_path):
+    problems = _check(tmp_path, _code("  · gain = 3.0\n"), _code("  · gain = 2.0\n"), _markdown("text"))
+    assert len(problems) == 1 and "printed twice" in problems[0]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_figure_the_prose_quotes_matches_the_stored_output(path):
+    """Re-reads the stored outputs: a re-run that changes a quoted number fails here until the prose
+    (and its mark) is updated; a new decimal, percentage or signed number must be marked or declared given."""
+    assert check_quotes(path) == []
+
+
+# --- the worked solutions ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_exercise_has_a_folded_executed_solution(path):
+    exercises, solved = solution_count(path)
+    assert exercises >= 3 and solved == exercises
+    cells = json.loads(path.read_text())["cells"]
+    solutions = [c for c in cells if is_solution(c)]
+    assert all(c["metadata"].get("jupyter") == FOLDED for c in solutions), "solutions open folded in JupyterLab"
+    code = [c for c in solutions if c["cell_type"] == "code"]
+    assert len(code) >= exercises and all(c["outputs"] and c["execution_count"] for c in code)
+    assert all(c["source"][0].startswith("# Solution to exercise") for c in code)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_solutions_come_last_so_the_stripped_copy_is_a_prefix_of_the_run(path):
+    """Every cell that stays in the hand-out and runs code comes before the first solution: the stripped
+    copy runs exactly the cells nbval runs first in the full notebook, in the same order."""
+    cells = json.loads(path.read_text())["cells"]
+    first = next(i for i, c in enumerate(cells) if is_solution(c))
+    assert not [i for i, c in enumerate(cells[first:], first) if c["cell_type"] == "code" and not is_solution(c)]
+
+
+def test_strip_solutions_removes_solutions_and_outputs_and_keeps_the_rest(tmp_path):
+    written = strip_solutions(NOTEBOOKS, tmp_path / "handout")
+    assert [p.name for p in written] == [p.name for p in NOTEBOOKS]
+    for original, copy in zip(NOTEBOOKS, written):
+        before, after = json.loads(original.read_text()), json.loads(copy.read_text())
+        kept = [c for c in before["cells"] if not is_solution(c)]
+        assert [c["source"] for c in after["cells"]] == [c["source"] for c in kept]
+        assert not any(is_solution(c) for c in after["cells"])
+        assert all(c["outputs"] == [] and c["execution_count"] is None for c in after["cells"] if c["cell_type"] == "code")
+        assert "widgets" not in after["metadata"] and after["metadata"]["kernelspec"] == before["metadata"]["kernelspec"]
+        assert solution_count(copy)[0] == solution_count(original)[0]  # the exercises stay
+
+
+def test_strip_solutions_never_overwrites_the_notebooks_or_earlier_copies(tmp_path):
+    with pytest.raises(ValueError, match="OUT_DIR must not be the notebooks' own folder"):
+        strip_solutions(NOTEBOOKS, ROOT / "notebooks")
+    strip_solutions(NOTEBOOKS[:1], tmp_path)
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        strip_solutions(NOTEBOOKS[:1], tmp_path)
+    assert strip_solutions(NOTEBOOKS[:1], tmp_path, overwrite=True)
+
+
+def _cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "cissl_kit", "notebooks", *args], capture_output=True, text=True,
+                          cwd=cwd)
+
+
+def test_cli_strips_solutions_and_checks_quotes(tmp_path):
+    done = _cli("--strip-solutions", str(tmp_path / "handout"))
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "handout").glob("*.ipynb"))) == len(NOTEBOOKS)
+    assert "exercises, solutions removed, outputs cleared" in done.stdout
+    again = _cli("--strip-solutions", str(tmp_path / "handout"))
+    assert again.returncode == 2 and "--overwrite" in again.stderr and "Traceback" not in again.stderr
+    checked = _cli("--check-quotes")
+    assert checked.returncode == 0 and "every quoted figure matches its output" in checked.stdout
+
+
+def test_cli_check_quotes_fails_on_a_stale_figure_and_names_it(tmp_path):
+    notebook = json.loads(NOTEBOOKS[0].read_text())
+    cell = next(c for c in notebook["cells"] if c["cell_type"] == "markdown" and "<!--q:" in "".join(c["source"]))
+    text = "".join(cell["source"])
+    start = text.index("<!--q:")
+    number_start = start
+    while number_start > 0 and (text[number_start - 1].isdigit() or text[number_start - 1] in ".,"):
+        number_start -= 1
+    cell["source"] = text[:number_start] + "99.9" + text[start:]
+    stale = tmp_path / NOTEBOOKS[0].name
+    stale.write_text(json.dumps(notebook))
+    done = _cli("--check-quotes", "--source", str(stale))
+    assert done.returncode == 1 and "the text says 99.9" in done.stdout
+
+
+def test_cli_names_a_missing_source_folder(tmp_path):
+    done = _cli("--check-quotes", "--source", str(tmp_path / "nowhere"))
+    assert done.returncode == 2 and "--source" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(CHROMIUM.exists(), reason="tests/test_browser.py runs every stripped copy in JupyterLab")
+def test_a_stripped_copy_runs_without_its_solutions(tmp_path):
+    """Without Chromium (and so without the browser test), run the first hand-out copy in a kernel."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    copy = strip_solutions(NOTEBOOKS[:1], tmp_path)[0]
+    notebook = nbformat.read(copy, as_version=4)
+    nbclient.NotebookClient(notebook, timeout=900, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert all(c.get("outputs") is not None for c in notebook.cells if c.cell_type == "code")
+
+
+# --- widgets that never look frozen, and the shipped exercise grids ---------------------------------
+
+def test_live_output_says_computing_while_it_draws_and_then_how_long_it_took():
+    ipywidgets = pytest.importorskip("ipywidgets")
+    from cissl_kit.viz.widgets import live_output
+
+    seen = []
+    controls = {"k": ipywidgets.IntSlider(10, 3, 100)}
+    out, status = None, None
+
+    def draw(k):
+        seen.append((k, status.value if status is not None else "first draw"))
+
+    out, status = live_output(draw, controls)
+    assert seen == [(10, "first draw")] and status.value.startswith("<small>redrawn in ")
+    controls["k"].value = 100
+    assert seen[-1] == (100, "<i>computing …</i>")  # shown while the slow setting draws
+    assert "redrawn in" in status.value and "cissl-redraw-status" in status._dom_classes
+
+
+def test_every_notebook_widget_has_a_redraw_status():
+    pytest.importorskip("ipywidgets")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from cissl_kit.viz.widgets import hardness_explorer, split_explorer, tilt_explorer
+
+    probs = torch.softmax(torch.randn(50, 10), 1)
+    panels = [split_explorer()[0], tilt_explorer()[0],
+              hardness_explorer(probs, torch.randint(0, 10, (50,)), {"many": [0, 1, 2], "few": [7, 8, 9]})[0]]
+    plt.close("all")
+    for panel in panels:
+        statuses = [c for c in panel.children if "cissl-redraw-status" in getattr(c, "_dom_classes", ())]
+        assert len(statuses) == 1 and "redrawn in" in statuses[0].value
+
+
+def test_exercise_grids_are_shipped_whole_and_named_in_errors():
+    from cissl_kit.benchmark import BENCHMARK_METHODS, exercise_results
+
+    gamma50 = exercise_results("mnist_lt_gamma50")
+    assert sorted(r["label"] for r in gamma50) == sorted(BENCHMARK_METHODS)
+    assert {(r["profile"], r["seed"]) for r in gamma50} == {("consistent", 0)}
+    assert gamma50[0]["groups"]["few"] and not any(r.get("interrupted") for r in gamma50)
+    digits = exercise_results("digits_lt_reversed")
+    assert {(r["label"], r["seed"]) for r in digits} == {(m, s) for m in BENCHMARK_METHODS for s in (0, 1, 2)}
+    assert {r["profile"] for r in digits} == {"reversed"}
+    with pytest.raises(ValueError, match="name must be one of digits_lt_reversed, mnist_lt_gamma50"):
+        exercise_results("gamma50")
