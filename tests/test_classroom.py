@@ -212,6 +212,16 @@ def test_live_output_says_computing_while_it_draws_and_then_how_long_it_took():
     assert seen[-1] == (100, "<i>computing …</i>")  # shown while the slow setting draws
     assert "redrawn in" in status.value and "cissl-redraw-status" in status._dom_classes
 
+    def fails_at_100(k):
+        if k == 100:
+            raise ValueError("no such split")
+
+    slider = ipywidgets.IntSlider(10, 3, 100)
+    _, status = live_output(fails_at_100, {"k": slider})
+    with pytest.raises(ValueError, match="no such split"):  # outside a kernel the error propagates
+        slider.value = 100
+    assert status.value == "<small>the redraw failed (the error is below)</small>"  # never stuck at "computing"
+
 
 def test_every_notebook_widget_has_a_redraw_status():
     pytest.importorskip("ipywidgets")

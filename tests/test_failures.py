@@ -29,12 +29,15 @@ FAST = ["--steps", "6", "--eval-every", "3", "--no-progress"]
 
 
 # -- help pages ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["benchmark", "--help"], ["split", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["benchmark", "--help"], ["split", "--help"],
+                                  ["notebooks", "--help"]])
 def test_every_help_page_prints(argv, capsys):
     with pytest.raises(SystemExit) as done:
         main(argv)
     out = capsys.readouterr().out
     assert done.value.code == 0 and out.startswith("usage: cissl-kit")
+    if argv[0] == "notebooks":
+        assert "--strip-solutions OUT_DIR" in out and "--check-quotes" in out and "--overwrite" in out
     if argv[0] == "train":  # every hyper-parameter is there, and a help text with a % sign prints whole
         assert "--ac-period" in out and "1% of training" in out and "--dist-timeout" in out and "--debug" in out
 

@@ -21,11 +21,15 @@ def live_output(draw, controls: dict):
 
     def redraw(_change=None) -> None:
         status.value = "<i>computing …</i>"
-        start = time.perf_counter()
-        with out:
-            out.clear_output(wait=True)
-            draw(**{name: control.value for name, control in controls.items()})
-        status.value = f"<small>redrawn in {time.perf_counter() - start:.2f} s</small>"
+        start, done = time.perf_counter(), False
+        try:
+            with out:  # in a kernel an error is shown in the output, below the status
+                out.clear_output(wait=True)
+                draw(**{name: control.value for name, control in controls.items()})
+                done = True
+        finally:
+            status.value = (f"<small>redrawn in {time.perf_counter() - start:.2f} s</small>" if done
+                            else "<small>the redraw failed (the error is below)</small>")
 
     for control in controls.values():
         control.observe(redraw, names="value")
