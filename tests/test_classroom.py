@@ -111,7 +111,11 @@ def test_every_exercise_has_a_folded_executed_solution(path):
     assert all(c["metadata"].get("jupyter") == FOLDED for c in solutions), "solutions open folded in JupyterLab"
     code = [c for c in solutions if c["cell_type"] == "code"]
     assert len(code) >= exercises and all(c["outputs"] and c["execution_count"] for c in code)
+    # a folded cell still shows its first line: it names the exercise and gives nothing away
     assert all(c["source"][0].startswith("# Solution to exercise") for c in code)
+    explained = [c for c in solutions if c["cell_type"] == "markdown"]
+    assert [c["source"][0] for c in explained] == [f"**Solution to exercise {n}, explained.**\n"
+                                                     for n in range(1, exercises + 1)]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
