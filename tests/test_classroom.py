@@ -227,6 +227,31 @@ def test_live_output_says_computing_while_it_draws_and_then_how_long_it_took():
     assert status.value == "<small>the redraw failed (the error is below)</small>"  # never stuck at "computing"
 
 
+def test_stage_stepper_reports_each_stage_and_recovers_from_a_failed_one():
+    pytest.importorskip("ipywidgets")
+    from cissl_kit.viz.widgets import alternate_stepper
+
+    class Run:  # the part of AlternateRun the stepper uses; its second stage fails once
+        def __init__(self):
+            self.num_stages, self.records, self.calls = 2, [], 0
+
+        def next_stage(self):
+            self.calls += 1
+            if self.calls == 2:
+                raise RuntimeError("interrupted")
+            self.records.append({"stage": "initialize embedding", "loop": 0, "accuracy": 0.5, "accuracy_random_head": 0.4})
+
+    run = Run()
+    panel = alternate_stepper(run)
+    button, status = panel.children[1].children
+    button.click()
+    assert "1 of 2 stages done" in status.value and "stage and redraw:" in status.value and not button.disabled
+    button.click()  # ipywidgets reports a click handler's error and carries on
+    assert "did not finish" in status.value and not button.disabled  # never a dead button
+    button.click()
+    assert "2 of 2 stages done" in status.value and button.disabled
+
+
 def test_every_notebook_widget_has_a_redraw_status():
     pytest.importorskip("ipywidgets")
     import matplotlib.pyplot as plt

@@ -201,10 +201,18 @@ def alternate_stepper(run):
     def on_click(_) -> None:
         button.disabled = True
         status.value = "<i>running the stage …</i>"
-        start = time.perf_counter()
-        run.next_stage()
-        redraw()
-        status.value += f" <small>(stage and redraw: {time.perf_counter() - start:.2f} s)</small>"
+        start, done = time.perf_counter(), False
+        try:
+            with out:  # in a kernel an error (or an interrupt) is shown in the output
+                run.next_stage()
+                done = True
+        finally:
+            if done:
+                redraw()
+                status.value += f" <small>(stage and redraw: {time.perf_counter() - start:.2f} s)</small>"
+            else:  # never stuck at "running" with a dead button
+                status.value = "<small>the stage did not finish (see below); click to run it again</small>"
+                button.disabled = False
 
     button.on_click(on_click)
     redraw()
