@@ -93,13 +93,18 @@ def _cpu() -> str:
         return platform.processor() or platform.machine()
 
 
+def _kernels() -> str:
+    names = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")
+    return ", ".join(f"{name}={os.environ[name]}" for name in names if name in os.environ) or "kernels not pinned"
+
+
 def pytest_terminal_summary(terminalreporter):
     if _matched_but_numbers:
         terminalreporter.write_sep("-", "training cells that matched the stored outputs but for their numbers")
         terminalreporter.write_line(
             f"{len(_matched_but_numbers)} cells tagged {NUMBERS_VARY_TAG} printed the stored text with other numbers: "
-            f"this CPU ({_cpu()}) rounds floats differently from the one that "
-            "stored them, and each training run is another draw (see the spread over seeds in notebook 05). "
-            "On the machine that stored the outputs this is a real change: CISSL_KIT_NBVAL_EXACT=1 compares exactly.")
+            f"the float kernels here ({_cpu()}; {_kernels()}) round differently from those that stored the outputs, "
+            "and a training run becomes another draw (see the spread over seeds in notebook 05). On the machine "
+            "that stored the outputs this is a real change: CISSL_KIT_NBVAL_EXACT=1 compares exactly.")
         for name in _matched_but_numbers:
             terminalreporter.write_line(f"  {name}")
