@@ -188,5 +188,4 @@ def solution_count(path: str | Path) -> tuple[int, int]:
 
 
 __all__ = ["SOLUTION_TAG", "NUMBERS_VARY_TAG", "FOLDED", "quote", "same_but_numbers", "is_solution", "printed_figures",
-           "check_quotes", "strip_solutions",
-           "solution_count"]
+           "check_quotes", "strip_solutions", "solution_count"]

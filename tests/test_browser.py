@@ -44,8 +44,8 @@ RUN_TIMEOUT_MS = 15 * 60 * 1000  # one run of cells, on a busy 2-core CPU
 ALL_CELLS = os.environ.get("CISSL_KIT_BROWSER_ALL_CELLS", "0") not in ("", "0")
 
 # each notebook's main widget: the code that makes it, and how a student moves it. The cells up to
-# the widget's run first, then the widget is moved, then the rest run (notebook 04's stepper has
-# stages left to run only before the cells below it finish the run).
+# the widget's run first, then the widget is moved (notebook 04's stepper has stages left to run only
+# before the cells below it finish the run), then, with CISSL_KIT_BROWSER_ALL_CELLS=1, the rest.
 MAIN_WIDGET = {
     "01_imbalance_construction": ("split_explorer(", "slider", "N1 (labeled, head)"),
     "02_entropy_hard_example_weighting": ("hardness_explorer(", "slider", "s (entropy scale)"),
