@@ -167,6 +167,25 @@ WIDGET_IMAGES = """() => Array.from(document.querySelectorAll(
     + '.jp-NotebookPanel:not(.lm-mod-hidden) .widget-output img')).map(img => img.src)"""
 
 
+def _open_notebook(page, name: str, attempts: int = 3) -> None:
+    """Open a notebook once JupyterLab has started. JupyterLab may still replace the page while it
+    resets the workspace (``?reset``), which ends a script running in it ("Execution context was
+    destroyed", "Resulting promise was garbage collected"): then wait for the new page and open again."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    for attempt in range(attempts):
+        try:
+            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started", timeout=120_000)
+            page.evaluate("() => window.jupyterapp.restored")
+            page.evaluate(OPEN_NOTEBOOK, name)
+            return
+        except PlaywrightError as error:
+            replaced = "garbage collected" in str(error) or "context was destroyed" in str(error)
+            if not replaced or attempt == attempts - 1:
+                raise
+            page.wait_for_timeout(2000)
+
+
 def _run_cells(page, first: int, last: int) -> dict:
     """Run cells ``first..last`` (indices among all cells) and wait until each code cell among them ran."""
     page.evaluate(RUN_CELLS, [first, last])
@@ -266,9 +285,7 @@ def test_notebook_runs_and_its_widget_redraws(notebook, jupyter_lab, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(f"{jupyter_lab}/lab?reset", wait_until="domcontentloaded")  # no tabs restored from the last page
-        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started", timeout=120_000)
-        page.evaluate("() => window.jupyterapp.restored")
-        page.evaluate(OPEN_NOTEBOOK, notebook.name)
+        _open_notebook(page, notebook.name)
         marker, kind, label = MAIN_WIDGET[notebook.stem]
         cells = page.evaluate(CELL_STATE)["cells"]
         widget_cell = next(c["index"] for c in cells if c["code"] and marker in c["source"])

@@ -102,8 +102,13 @@ def test_toy2d_trains_with_an_mlp():
     assert result.final["accuracy"] > 0.8
 
 
-def test_compiled_training_step_matches_eager(digits):
-    """``compile=True`` runs the step through torch.compile (Inductor, which needs a C++ compiler on the CPU)."""
+def test_compiled_training_step_matches_eager(digits, tmp_path, monkeypatch):
+    """``compile=True`` runs the step through torch.compile (Inductor, which needs a C++ compiler on the CPU).
+
+    Inductor's kernel cache gets a folder of its own: its shared one (``/tmp/torchinductor_$USER``)
+    does not tell apart kernels built under other ``ATEN_CPU_CAPABILITY`` settings: after an AVX-512
+    run had filled it, this AVX2-pinned step got NaN losses from it (a fresh folder: none)."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     eager = train("supervised", digits, steps=5, **FAST)
     compiled = Trainer("supervised", digits, steps=5, compile=True, **FAST)
     assert compiled._training_step is not compiled.algorithm.training_step
