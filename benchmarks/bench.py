@@ -26,11 +26,12 @@ import torch
 import torch.nn.functional as F
 
 from cissl_kit import TrainConfig, Trainer, make_ssl_data
-from cissl_kit.algorithms import ALGORITHMS, BalancedHeadNet, ClassifierTraining, EmbeddingTraining, TemporalConsistency
+from cissl_kit.algorithms import BalancedHeadNet, ClassifierTraining, EmbeddingTraining, TemporalConsistency
 from cissl_kit.algorithms.darp import darp_refine
 from cissl_kit.analysis import layer_gradient_report
 from cissl_kit.losses import certainty_enhanced_labels, semantic_labels
 from cissl_kit.models import build_model, default_model
+from cissl_kit.registry import ALGORITHMS, build_algorithm
 
 
 def _sync(device: torch.device) -> None:
@@ -65,7 +66,7 @@ def main() -> None:
     data = make_ssl_data(args.dataset, device=args.device)
     config = TrainConfig(progress=False, steps=10_000, batch_size=args.batch_size, uratio=args.uratio)
     device = data.device
-    trainers = {name: Trainer(name, data, config=config) for name in ALGORITHMS}
+    trainers = {name: Trainer(build_algorithm(name), data, config=config) for name in ALGORITHMS}
     if device.type == "cuda":
         check_no_sync(trainers)
     # FixMatch with each speed setting switched the other way (AMP exists on CUDA only)
@@ -75,7 +76,7 @@ def main() -> None:
     if args.compile:
         variants["fixmatch, torch.compile on"] = dict(compile=True)
     for name, change in variants.items():
-        trainers[name] = Trainer("fixmatch", data, config=dataclasses.replace(config, **change))
+        trainers[name] = Trainer(build_algorithm("fixmatch"), data, config=dataclasses.replace(config, **change))
     # Alternate Sampling's stages 2 and 3 on the labeled part of the same batch
     embedding = EmbeddingTraining()
     embedding.memory = TemporalConsistency(data.images.shape[0], data.num_classes, device)

@@ -149,8 +149,8 @@ def cases() -> list[Case]:
         "make_sampler('random', torch.arange(10), 10**12).next()")
     api("BalancedMemoryBank(10, 10**12, 128)", "from cissl_kit.memory_bank import BalancedMemoryBank; "
         "BalancedMemoryBank(10, 10**12, 128)")
-    api("Trainer batch_size=10**9", "from cissl_kit import Trainer, make_ssl_data; "
-        "Trainer('fixmatch', make_ssl_data('digits', device='cpu'), batch_size=10**9).fit()")
+    api("Trainer batch_size=10**9", "from cissl_kit import Trainer, build_algorithm, make_ssl_data; "
+        "Trainer(build_algorithm('fixmatch'), make_ssl_data('digits', device='cpu'), batch_size=10**9).fit()")
     return c
 
 

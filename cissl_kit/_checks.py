@@ -71,24 +71,32 @@ def did_you_mean(value: Any, choices: Iterable[str]) -> str:
 
 
 def memory_bytes(device: Any = "cpu") -> int | None:
-    """Total memory of ``device`` in bytes (physical RAM for the CPU), or ``None`` where unknown."""
+    """Memory of ``device`` available now, in bytes (on the CPU: what Linux calls MemAvailable, else the
+    free pages; on CUDA: the device's free memory), or ``None`` where unknown."""
     kind = getattr(device, "type", str(device).split(":")[0])
     if kind == "cuda":
         import torch
 
-        return int(torch.cuda.get_device_properties(device).total_memory)
+        return int(torch.cuda.mem_get_info(device)[0])
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # not a POSIX system
         return None
 
 
 def check_fits_in_memory(what: str, needed: float, device: Any, advice: str) -> None:
-    """Raise ``ValueError`` when ``needed`` bytes exceed the whole memory of ``device``."""
-    total = memory_bytes(device)
-    if total is not None and needed > total:
-        raise ValueError(f"{what} needs at least {format_bytes(needed)}, more than the {format_bytes(total)} of "
-                         f"memory on {device}; {advice}")
+    """Raise ``ValueError`` when ``needed`` bytes exceed the memory available on ``device``."""
+    available = memory_bytes(device)
+    if available is not None and needed > available:
+        raise ValueError(f"{what} needs at least {format_bytes(needed)}, more than the {format_bytes(available)} of "
+                         f"memory available on {device}; {advice}")
 
 
 def format_bytes(count: float) -> str:

@@ -1,4 +1,8 @@
-"""A grid of runs — methods × unlabeled profiles × seeds — with mean ± std tables.
+"""A grid of runs — methods × unlabeled profiles × seeds — trained in this process or in worker
+processes, and the shipped grids (reference results). The statistics of its rows are in
+:mod:`cissl_kit.stats`; the plots in :mod:`cissl_kit.viz`.
+
+Layer: above the registry, ``stats`` and ``viz``; below the CLI.
 
 Each finished run is saved as one JSON file in ``<out>/cells/``; running the same grid again
 reuses the runs whose settings match, so an interrupted grid resumes where it stopped.
@@ -9,22 +13,25 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-import math
 import os
 import re
-import statistics
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
-from ._checks import check_float
-from .algorithms import Algorithm, Recipe, build_algorithm
+from ._checks import check_int
+from .algorithms.base import Algorithm
 from .data import make_ssl_data
-from .engine import TrainConfig, train
+from .engine import TrainConfig
+from .outputs import write_atomic
+from .recipes import Recipe
+from .registry import build_algorithm, train
+from .stats import METRICS, per_class_means
+from .utils import default_threads, max_threads, usable_cores
 
-METRICS = ("accuracy", "many", "medium", "few", "pl_accuracy")
 # the default grid: the baselines with and without logit adjustment, SeMi's balanced head alone,
 # and one method of each paper; on mnist-LT, where unlabeled data clearly helps
 BENCHMARK_METHODS = ("supervised", "supervised_la", "fixmatch", "fixmatch_la", "fixmatch_bh", "semi", "layermatch",
@@ -47,6 +54,8 @@ def run_grid(
     out: str | Path | None = None,
     progress: bool = True,
     device: str | None = None,
+    jobs: int = 1,
+    threads: int | None = None,
     **data_kwargs,
 ) -> list[dict]:
     """Train every method on every profile with every seed; return one row per run.
@@ -55,53 +64,329 @@ def run_grid(
     algorithm (for variants such as ablations). ``data_kwargs`` go to :func:`make_ssl_data`
     (``n_max``, ``imbalance_ratio`` …). The seed sets both the split and the training.
 
+    ``jobs`` > 1 trains that many cells at a time, each in a worker process of its own with
+    ``threads`` CPU threads (default: the cores shared out, at least 1). A run's floats depend on its
+    thread count, not on where it runs: the rows are those of ``jobs=1`` with
+    ``torch.set_num_threads(threads)``, bit for bit. Each row records its ``threads``.
+
     A method that trains on the labeled set alone (``uses_unlabeled_data`` false: Supervised,
     Decoupling, LDAM-DRW …) cannot depend on the unlabeled profile — the split draws the test and
     labeled sets first — so it trains once per seed and its row stands in every profile (marked
     ``"same_run_as"``). A run stopped by Ctrl-C (or SIGTERM) is returned marked ``"interrupted"``,
-    never saved as finished, and the grid stops there; a damaged cell file is trained anew.
+    never saved as finished, and the grid stops there (with ``jobs`` > 1, every cell then in
+    training is returned so); a damaged cell file is trained anew.
     """
+    jobs = check_int("jobs", jobs, 1, max(1, usable_cores()))
+    if threads is not None:
+        threads = check_int("threads", threads, 1, max_threads())
     factories = {m: (lambda m=m: build_algorithm(m)) for m in methods} if not isinstance(methods, Mapping) else dict(methods)
     config = config or TrainConfig(steps=BENCHMARK_STEPS)
     cells = Path(out) / "cells" if out is not None else None
     if cells is not None:
         cells.mkdir(parents=True, exist_ok=True)
-    grid = [(p, s, label) for p in profiles for s in seeds for label in factories]
-    rows: list[dict] = []
-    label_only: dict[tuple[str, int], dict] = {}  # (label, seed) -> the row of its one run
+    plan = _plan_cells(factories, profiles, seeds, dataset, config, data_kwargs, cells)
+    tasks = [c for c in plan if c.row is None and c.owner is None]
+    bar = tqdm(total=len(plan), initial=sum(c.row is not None for c in plan), desc="grid", disable=not progress)
+    run = _train_in_process if jobs == 1 else _WorkerPool(jobs, threads or max(1, default_threads() // jobs))
+    finished_ok = True
+    try:
+        for cell, row in run(tasks, dataset, device, data_kwargs, bar):
+            if row.get("interrupted"):
+                cell.row, finished_ok = row, False
+                continue
+            for done in [cell] + [c for c in plan if c.owner is cell]:
+                done.row = row if done is cell else {**row, "profile": done.profile, "same_run_as": row["profile"]}
+                if done.path is not None:
+                    write_atomic(done.path, json.dumps({"settings": done.settings, "row": done.row}, indent=1))
+                bar.update(1)
+    finally:
+        bar.close()
+    if finished_ok:
+        return [c.row for c in plan]
+    # interrupted: the rows in grid order up to the end of the finished ones, then the interrupted
+    rows = [c.row for c in plan if c.row is not None and not c.row.get("interrupted")]
+    return rows + [c.row for c in plan if c.row is not None and c.row.get("interrupted")]
+
+
+@dataclasses.dataclass(eq=False)
+class _Cell:
+    """One (profile, seed, label) of a grid: its settings, cell file, and row once known. ``owner``:
+    for a labeled-only method, the cell of the same seed whose run stands in for this one."""
+
+    profile: str
+    seed: int
+    label: str
+    algorithm: Algorithm | Recipe
+    config: TrainConfig
+    settings: dict
+    path: Path | None
+    row: dict | None = None
+    owner: "_Cell | None" = None
+
+
+def _plan_cells(factories: Mapping[str, Callable], profiles: Sequence[str], seeds: Sequence[int], dataset: str,
+                config: TrainConfig, data_kwargs: dict, cells: Path | None) -> list[_Cell]:
+    """The grid's cells in order (profile, seed, label), with the finished ones read from ``cells``."""
+    plan, runs_of_labeled_only = [], {}  # (label, seed) -> the cell that trains it
+    for profile in profiles:
+        for seed in seeds:
+            for label, factory in factories.items():
+                algorithm = factory()
+                run_config = dataclasses.replace(config, seed=seed, progress=False)
+                settings = _settings(algorithm, dataset, profile, seed, data_kwargs, run_config)
+                path = cells / f"{_slug(label)}--{profile}--seed{seed}.json" if cells is not None else None
+                cell = _Cell(profile, seed, label, algorithm, run_config, settings, path)
+                saved = _read_cell(path)
+                if saved is not None and saved.get("settings") == settings and not saved.get("interrupted"):
+                    cell.row = saved["row"]
+                if not algorithm.uses_unlabeled_data:
+                    first = runs_of_labeled_only.setdefault((label, seed), cell)
+                    if first is not cell:
+                        if cell.row is None and first.row is not None:  # the same labeled-only run
+                            cell.row = {**first.row, "profile": profile,
+                                        "same_run_as": first.row.get("same_run_as", first.row["profile"])}
+                            if path is not None:
+                                write_atomic(path, json.dumps({"settings": settings, "row": cell.row}, indent=1))
+                        elif cell.row is None:
+                            cell.owner = first
+                plan.append(cell)
+    return plan
+
+
+def _train_cell(cell: _Cell, data) -> dict:
+    """Train one cell on its split; its row (marked ``interrupted`` if Ctrl-C stopped it)."""
+    result = train(cell.algorithm, data, config=cell.config)
+    row = {"label": cell.label, "profile": cell.profile, "seed": cell.seed, **result.summary(),
+           "per_class": result.final["per_class"], "confusion": result.final["confusion"],
+           "groups": data.groups, "curve": [{k: h.get(k, float("nan")) for k in CURVE} for h in result.history],
+           "threads": torch.get_num_threads()}
+    row["method"] = cell.label
+    if result.interrupted:
+        row.update(interrupted=True, step=result.final.get("step", 0), steps=cell.config.steps)
+    return row
+
+
+def _train_in_process(tasks: list[_Cell], dataset: str, device, data_kwargs: dict, bar):
+    """Train the cells one after another in this process; yields (cell, row)."""
     data_for = _DataCache(dataset, device, data_kwargs)
-    bar = tqdm(grid, desc="grid", disable=not progress)
-    for profile, seed, label in bar:
-        bar.set_postfix_str(f"{label} · {profile} · seed {seed}")
-        algorithm = factories[label]()
-        settings = _settings(algorithm, dataset, profile, seed, data_kwargs, dataclasses.replace(config, seed=seed))
-        path = cells / f"{_slug(label)}--{profile}--seed{seed}.json" if cells is not None else None
-        saved = _read_cell(path)
-        if saved is not None and saved.get("settings") == settings and not saved.get("interrupted"):
-            rows.append(saved["row"])
-            if not algorithm.uses_unlabeled_data:
-                label_only.setdefault((label, seed), saved["row"])
-            continue
-        shared = label_only.get((label, seed))
-        if shared is not None:  # the same labeled-only run, under this profile's name
-            row = {**shared, "profile": profile, "same_run_as": shared.get("same_run_as", shared["profile"])}
-        else:
-            data = data_for(profile, seed)
-            result = train(algorithm, data, config=dataclasses.replace(config, seed=seed, progress=False))
-            row = {"label": label, "profile": profile, "seed": seed, **result.summary(),
-                   "per_class": result.final["per_class"], "confusion": result.final["confusion"],
-                   "groups": data.groups, "curve": [{k: h.get(k, float("nan")) for k in CURVE} for h in result.history]}
-            row["method"] = label
-            if result.interrupted:
-                rows.append({**row, "interrupted": True, "step": result.final.get("step", 0), "steps": config.steps})
-                break
-            if not algorithm.uses_unlabeled_data:
-                label_only[(label, seed)] = row
-        if path is not None:
-            _write_atomic(path, json.dumps({"settings": settings, "row": row}, indent=1))
-        rows.append(row)
-    bar.close()
-    return rows
+    for cell in tasks:
+        bar.set_postfix_str(f"{cell.label} · {cell.profile} · seed {cell.seed}")
+        row = _train_cell(cell, data_for(cell.profile, cell.seed))
+        yield cell, row
+        if row.get("interrupted"):
+            return
+
+
+class _WorkerPool:
+    """Cells trained by ``jobs`` worker processes, each a fresh interpreter running
+    ``python -m cissl_kit._grid_worker`` (never a fork of a process whose OpenMP threads have run,
+    and never a re-import of the caller's script). Tasks and rows travel as pickles over the
+    workers' stdin and stdout; a worker takes its next cell when it sends a row. Workers ignore
+    SIGINT; on Ctrl-C (or SIGTERM) here each gets SIGTERM, which stops its run as Ctrl-C would, and
+    sends that run back marked interrupted."""
+
+    def __init__(self, jobs: int, threads: int) -> None:
+        self.jobs, self.threads = jobs, threads
+
+    def __call__(self, tasks: list[_Cell], dataset: str, device, data_kwargs: dict, bar):
+        if not tasks:
+            return
+        import queue as queue_module
+        import subprocess
+        import sys
+        import threading
+
+        for cell in tasks:
+            _check_picklable(cell)
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        inbox: queue_module.Queue = queue_module.Queue()
+        workers = []
+        for w in range(min(self.jobs, len(tasks))):
+            proc = subprocess.Popen([sys.executable, "-m", "cissl_kit._grid_worker"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, env=env)
+            _send(proc.stdin, (dataset, device, data_kwargs, self.threads))
+            threading.Thread(target=_read_messages, args=(proc.stdout, w, inbox), daemon=True).start()
+            workers.append(proc)
+        # the longest cells first (fewer idle workers at the end); the rows keep the grid's order
+        pending = sorted(range(len(tasks)), key=lambda i: -_expected_cost(tasks[i].algorithm))
+        running: dict[int, int] = {}  # worker -> task
+
+        def hand_out(w: int) -> None:
+            if pending:
+                i = pending.pop(0)
+                running[w] = i
+                cell = tasks[i]
+                _send(workers[w].stdin, (i, cell.label, cell.profile, cell.seed, cell.algorithm, cell.config))
+                bar.set_postfix_str(" | ".join(f"{tasks[j].label} · {tasks[j].profile} · seed {tasks[j].seed}"
+                                               for j in running.values()))
+            else:
+                running.pop(w, None)
+                _send(workers[w].stdin, None)  # stop sign
+
+        try:
+            for w in range(len(workers)):
+                hand_out(w)
+            while running:
+                try:
+                    w, message = inbox.get(timeout=1.0)
+                except queue_module.Empty:
+                    continue
+                if message is None:  # the worker's output ended: it died
+                    if w in running:
+                        cell = tasks[running[w]]
+                        raise RuntimeError(f"the benchmark's worker process training {cell.label} · {cell.profile} · "
+                                           f"seed {cell.seed} ended (exit code {workers[w].wait()}: killed, or out "
+                                           "of memory?); run the same command again to train the cells left")
+                    continue
+                kind, i, payload = message
+                if kind == "error":
+                    raise payload
+                yield tasks[i], payload
+                if payload.get("interrupted"):
+                    return
+                hand_out(w)
+        except KeyboardInterrupt:
+            for w in list(running):  # each stops its run as Ctrl-C would, and sends it back
+                workers[w].terminate()
+            while running:
+                try:
+                    w, message = inbox.get(timeout=30.0)
+                except queue_module.Empty:
+                    break
+                i = running.pop(w, None)
+                if message is not None and message[0] == "done" and message[2].get("interrupted"):
+                    yield tasks[message[1]], message[2]
+                elif message is None and i is None:
+                    continue
+        finally:
+            for proc in workers:
+                if proc.poll() is None and running:  # stopped early: end the runs still training
+                    proc.terminate()
+            for proc in workers:  # (after their stop sign, the others end on their own)
+                try:
+                    proc.wait(timeout=30.0)
+                except subprocess.TimeoutExpired:
+                    proc.terminate()
+                try:
+                    proc.wait(timeout=10.0)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                for stream in (proc.stdin, proc.stdout):
+                    try:
+                        stream.close()
+                    except OSError:
+                        pass
+
+
+def _expected_cost(method: Algorithm | Recipe) -> int:
+    """A rough rank of a run's cost: a step's images (labeled, plus each unlabeled view); a
+    multi-stage recipe between the two (its stages are mostly labeled-only)."""
+    if isinstance(method, Recipe):
+        return 2
+    return 1 + len(method.unlabeled_views) if method.uses_unlabeled_data else 1
+
+
+def _check_picklable(cell: _Cell) -> None:
+    import pickle
+
+    try:
+        pickle.dumps(cell.algorithm)
+    except (pickle.PicklingError, AttributeError, TypeError) as error:
+        raise ValueError(f"jobs > 1 sends each method to a worker process, but {cell.label!r} "
+                         f"({type(cell.algorithm).__name__}) cannot be sent ({error}); define it in a module, "
+                         "or use jobs=1") from error
+
+
+def _send(stream, message) -> None:
+    """One length-prefixed pickle on ``stream``."""
+    import pickle
+
+    data = pickle.dumps(message)
+    stream.write(len(data).to_bytes(8, "little") + data)
+    stream.flush()
+
+
+def _receive(stream):
+    """The next message :func:`_send` wrote, or raise EOFError when the stream ended."""
+    import pickle
+
+    header = stream.read(8)
+    if len(header) < 8:
+        raise EOFError
+    size = int.from_bytes(header, "little")
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)
+
+
+def _read_messages(stream, w: int, inbox) -> None:
+    """A worker's messages into ``inbox`` as ``(w, message)``, then ``(w, None)`` when its output ends."""
+    try:
+        while True:
+            inbox.put((w, _receive(stream)))
+    except (EOFError, OSError, ValueError):
+        inbox.put((w, None))
+
+
+def serve_worker(inbox, outbox) -> None:
+    """A worker process's loop (``python -m cissl_kit._grid_worker``): set up, then train the cells
+    it receives until a stop sign, sending back ``("done", i, row)`` or ``("error", i, exception)``."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    stopping = []
+
+    def stop(_signum, _frame):  # the parent's stop: the run in training ends as on Ctrl-C
+        stopping.append(True)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    _end_with_parent()
+    try:
+        dataset, device, data_kwargs, threads = _receive(inbox)
+        torch.set_num_threads(threads)
+        data_for = _DataCache(dataset, device, data_kwargs)
+        while (task := _receive(inbox)) is not None:
+            i, label, profile, seed, algorithm, config = task
+            cell = _Cell(profile, seed, label, algorithm, config, {}, None)
+            try:
+                row = _train_cell(cell, data_for(profile, seed))
+            except KeyboardInterrupt:
+                raise
+            except Exception as error:  # noqa: BLE001 - sent to the parent, which raises it
+                _send(outbox, ("error", i, _sendable(error)))
+                return
+            _send(outbox, ("done", i, row))
+            if stopping:
+                return
+    except (KeyboardInterrupt, EOFError, BrokenPipeError):
+        pass
+    finally:  # a SIGTERM from now on (the parent tidying up) ends the process without a traceback
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _sendable(error: Exception) -> Exception:
+    """``error`` if it survives pickling (to be raised in the parent), else a RuntimeError saying it."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:  # noqa: BLE001
+        return RuntimeError(f"{type(error).__name__}: {error}")
+
+
+def _end_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies (no orphaned training)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
+    except (OSError, AttributeError):
+        pass
 
 
 class _DataCache:
@@ -119,28 +404,25 @@ class _DataCache:
         return self.data
 
 
+CELL_ROW_KEYS = ("label", "profile", "seed", "per_class", *METRICS)
+
+
 def _read_cell(path: Path | None) -> dict | None:
-    """A saved cell, or None if there is none; a damaged file (cut short mid-write) is named and ignored."""
+    """A saved cell, or None if there is none; a damaged file (cut short mid-write, or edited so that its
+    row lacks what a row holds) is named and ignored."""
     if path is None or not path.exists():
         return None
     try:
         saved = json.loads(path.read_text())
         if not isinstance(saved, dict) or not isinstance(saved.get("row"), dict):
             raise ValueError("not a cell: no 'row'")
+        missing = [k for k in CELL_ROW_KEYS if k not in saved["row"]]
+        if missing:
+            raise ValueError(f"its row has no {', '.join(missing)}")
         return saved
     except (ValueError, OSError) as error:  # JSONDecodeError is a ValueError
         warnings.warn(f"benchmark cell {path} is damaged ({error}); training it again", stacklevel=3)
         return None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path``, then rename it over ``path``: never half a file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 # settings that do not change a run's results (or only within floating-point noise), left out when
@@ -158,68 +440,6 @@ def _settings(algorithm: Algorithm, dataset: str, profile: str, seed: int, data_
     settings = {"method": algorithm.name, "hparams": algorithm.hparams(), "dataset": dataset, "profile": profile,
                 "seed": seed, "data": data, "config": loop}
     return json.loads(json.dumps(settings, default=str))
-
-
-def summarize(rows: Sequence[dict], metrics: Sequence[str] = METRICS) -> list[dict]:
-    """Mean and standard deviation (in percent) per (profile, method) of the finished runs, in the
-    order first seen; ``interrupted`` counts the runs stopped early (left out of the statistics)."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row["profile"], row["label"]), []).append(row)
-    summary = []
-    for (profile, label), runs in groups.items():
-        finished = [r for r in runs if not r.get("interrupted")]
-        entry = {"profile": profile, "method": label, "runs": len(finished), "interrupted": len(runs) - len(finished)}
-        for metric in metrics:
-            values = [100 * r[metric] for r in finished if not math.isnan(r.get(metric, float("nan")))]
-            entry[metric] = statistics.mean(values) if values else float("nan")
-            entry[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-        summary.append(entry)
-    return summary
-
-
-def paired_differences(rows: Sequence[dict], baseline: str, metric: str = "accuracy",
-                       confidence: float = 0.95) -> list[dict]:
-    """Each method against ``baseline``, per profile, over the seeds both finished: the mean of the
-    per-seed differences (percentage points) with a Student-t interval. ``within_noise`` is true
-    where the interval covers 0 (and for a single seed, which has no interval)."""
-    check_float("confidence", confidence, 0.0, 1.0, min_inclusive=False, max_inclusive=False)
-    finished = [r for r in rows if not r.get("interrupted") and not math.isnan(r.get(metric, float("nan")))]
-    by_key = {(r["profile"], r["label"], r["seed"]): 100 * r[metric] for r in finished}
-    out = []
-    for profile in dict.fromkeys(r["profile"] for r in finished):
-        for label in dict.fromkeys(r["label"] for r in finished if r["profile"] == profile):
-            if label == baseline:
-                continue
-            seeds = sorted(s for (p, m, s) in by_key if p == profile and m == label
-                           and (profile, baseline, s) in by_key)
-            if not seeds:
-                continue
-            diffs = [by_key[profile, label, s] - by_key[profile, baseline, s] for s in seeds]
-            mean = statistics.mean(diffs)
-            half = float("nan")
-            if len(diffs) > 1:
-                half = _t_quantile((1 + confidence) / 2, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
-            low, high = mean - half, mean + half
-            out.append({"profile": profile, "method": label, "baseline": baseline, "metric": metric, "seeds": len(diffs),
-                        "mean": mean, "low": low, "high": high, "confidence": confidence,
-                        "within_noise": len(diffs) < 2 or low <= 0 <= high})
-    return out
-
-
-def _t_quantile(q: float, dof: int) -> float:
-    from scipy.stats import t  # scikit-learn's own dependency
-
-    return float(t.ppf(q, dof))
-
-
-def per_class_means(rows: Sequence[dict]) -> dict[str, dict[str, list[float]]]:
-    """Mean per-class test accuracy (fractions): ``{profile: {method: [acc of class 0, …]}}``."""
-    groups: dict[str, dict[str, list[list[float]]]] = {}
-    for row in rows:
-        groups.setdefault(row["profile"], {}).setdefault(row["label"], []).append(row["per_class"])
-    return {profile: {label: [statistics.mean(v) for v in zip(*runs)] for label, runs in methods.items()}
-            for profile, methods in groups.items()}
 
 
 def load_benchmark(path: str | Path) -> list[dict]:
@@ -285,7 +505,7 @@ def write_figures(rows: Sequence[dict], folder: str | Path) -> list[Path]:
     plot_benchmark(rows, "accuracy", ax=axes[0], legend=None)
     plot_benchmark(rows, "few", ax=axes[1], legend="right")
     fig.tight_layout()
-    fig.savefig(paths[0], dpi=110)
+    write_atomic(paths[0], lambda path: fig.savefig(path, dpi=110, format="png"))
     means = per_class_means(rows)
     fig = Figure(figsize=(10, 3.6 * len(means)))
     axes = fig.subplots(len(means), 1, squeeze=False)
@@ -293,64 +513,5 @@ def write_figures(rows: Sequence[dict], folder: str | Path) -> list[Path]:
         groups = next(r.get("groups") for r in rows if r["profile"] == profile)
         plot_per_class(values, groups, title=f"Per-class test accuracy · {profile} unlabeled data", ax=ax)
     fig.tight_layout()
-    fig.savefig(paths[1], dpi=110)
+    write_atomic(paths[1], lambda path: fig.savefig(path, dpi=110, format="png"))
     return paths
-
-
-def summary_table(rows: Sequence[dict], metrics: Sequence[str] = METRICS) -> str:
-    """A markdown table of mean ± std (percent) per profile and method (the mean alone for one run),
-    with a note for labeled-only runs shared across profiles and for runs that were interrupted."""
-    names = {"accuracy": "overall", "pl_accuracy": "PL acc"}
-    header = "| profile | method | runs | " + " | ".join(names.get(m, m) for m in metrics) + " |"
-    lines = [header, "|" + "---|" * (3 + len(metrics))]
-    for entry in summarize(rows, metrics):
-        spread = (lambda m: f" ± {entry[f'{m}_std']:.1f}") if entry["runs"] > 1 else (lambda m: "")
-        cells = ["–" if math.isnan(entry[m]) else f"{entry[m]:.1f}{spread(m)}" for m in metrics]
-        runs = f"{entry['runs']}" + (f" (+{entry['interrupted']} interrupted)" if entry["interrupted"] else "")
-        lines.append(f"| {entry['profile']} | {entry['method']} | {runs} | " + " | ".join(cells) + " |")
-    shared = list(dict.fromkeys(r["label"] for r in rows if r.get("same_run_as")))
-    if shared:
-        lines.append(f"\n{', '.join(shared)}: trained on the labeled set alone, once per seed; the same run stands "
-                     "in every profile.")
-    return "\n".join(lines)
-
-
-def differences_table(rows: Sequence[dict], baselines: Sequence[str] = ("fixmatch", "fixmatch_la"),
-                      metric: str = "accuracy", confidence: float = 0.95) -> str:
-    """A markdown table of :func:`paired_differences`: one row per setting and method, one column per
-    baseline present in ``rows`` — the mean per-seed difference in points, its interval, and the
-    verdict ("within noise" where the interval covers 0)."""
-    present = [b for b in baselines if b in {r["label"] for r in rows}]
-    if not present:
-        return ""
-    found = {(e["profile"], e["method"], b): e for b in present for e in paired_differences(rows, b, metric, confidence)}
-    keys = [(e["profile"], e["method"]) for e in summarize(rows)  # the order of the summary table
-            if any((e["profile"], e["method"], b) in found for b in present)]
-    if not keys:
-        return ""
-    lines = [f"| profile | method | seeds | " + " | ".join(f"Δ vs {b}" for b in present) + " |",
-             "|" + "---|" * (3 + len(present))]
-    for profile, method in keys:
-        entries = [found.get((profile, method, b)) for b in present]
-        seeds = max(e["seeds"] for e in entries if e)
-        lines.append(f"| {profile} | {method} | {seeds} | " + " | ".join(_difference_cell(e) for e in entries) + " |")
-    return "\n".join(lines)
-
-
-def _difference_cell(entry: dict | None) -> str:
-    if entry is None:
-        return "–"
-    if entry["seeds"] < 2:
-        return f"{entry['mean']:+.1f} (one seed)"
-    verdict = "within noise" if entry["within_noise"] else "gain" if entry["mean"] > 0 else "loss"
-    return f"{entry['mean']:+.1f} [{entry['low']:+.1f}, {entry['high']:+.1f}] {verdict}"
-
-
-def difference_caption(metric: str = "accuracy", confidence: float = 0.95) -> str:
-    """The sentence that introduces :func:`differences_table`."""
-    return (f"Paired differences in {names_of(metric)} (points): the mean over seeds of (method − baseline) on the "
-            f"same split and seed, with a {100 * confidence:g}% Student-t interval; \"within noise\" where it covers 0.")
-
-
-def names_of(metric: str) -> str:
-    return {"accuracy": "overall accuracy", "pl_accuracy": "pseudo-label accuracy"}.get(metric, f"{metric} accuracy")

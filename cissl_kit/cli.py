@@ -11,25 +11,27 @@ import argparse
 import contextlib
 import csv
 import dataclasses
+import io
 import json
 import os
 import re
 import signal
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, classroom, distributed
-from ._checks import check_int, did_you_mean
-from .algorithms import ALGORITHMS, METHODS
-from .benchmark import BENCHMARK_DATASET, BENCHMARK_METHODS, BENCHMARK_STEPS, difference_caption, differences_table, run_grid, summarize, summary_table, write_figures
+from . import __version__, classroom, distributed, outputs
+from ._checks import did_you_mean
+from .benchmark import BENCHMARK_DATASET, BENCHMARK_METHODS, BENCHMARK_STEPS, run_grid, write_figures
 from .checkpoint import peek_checkpoint
 from .data import DATASETS, DEFAULT_SPLITS, PROFILES, UNLABELED_PROFILES, make_ssl_data
-from .engine import SCHEDULES, TrainConfig, TrainResult, preflight, results_table, train
-from .models import MODELS
+from .engine import MAX_SEED, SCHEDULES, TrainConfig, TrainResult, results_table
+from .models import MODELS, default_model
+from .registry import ALGORITHMS, METHODS, RECIPES, preflight, train
+from .stats import difference_caption, differences_table, summarize, summary_table
+from .utils import SMALL_MODEL_THREADS, default_threads, max_threads, set_threads, usable_cores
 
 LOOP_HELP = {
     "steps": "optimisation steps (multi-stage recipes use their own stage lengths)",
@@ -57,11 +59,14 @@ LOOP_HELP = {
 
 
 EXIT_FAILED, EXIT_USAGE = 1, 2  # interrupted: 128 + the signal (130 for SIGINT / Ctrl-C, 143 for SIGTERM)
-MAX_THREADS = 4096
 
 
 class UsageError(ValueError):
     """Bad command-line input: one line on stderr, exit code 2."""
+
+
+class RunFailed(RuntimeError):
+    """The work ran but could not be finished or saved: one line on stderr, exit code 1."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -124,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_flags(bench, with_profile=False, dataset=BENCHMARK_DATASET)
     # finished runs in --out are reused instead of checkpoints
     _add_training_flags(bench, with_seed=False, defaults={"steps": BENCHMARK_STEPS})
+    bench.add_argument("--jobs", type=int, default=None,
+                       help=f"cells trained at a time, each in a worker process of its own, 1..{usable_cores()}; "
+                            f"default: the usable cores ({usable_cores()} here) on the CPU, 1 on a GPU. A run's numbers "
+                            "depend on its --threads, not on --jobs: --jobs 2 gives what --jobs 1 --threads 1 gives")
     out = bench.add_argument_group("output")
     out.add_argument("--out", default="runs/benchmark",
                      help="run folder; finished runs found there with the same settings are reused")
@@ -160,11 +169,13 @@ def _add_training_flags(parser: argparse.ArgumentParser, with_seed: bool = True,
         if f.type in ("bool", bool):
             _add_bool(loop, f.name, None, help_text)
         else:
-            kind = {"int": int, "float": float}.get(str(f.type), str)
+            kind = {"int": int, "float": float}.get(str(f.type).split("|")[0].strip(), str)  # "int | None": int
             loop.add_argument(_flag(f.name), dest=f.name, type=kind, default=defaults.get(f.name), help=_help(help_text),
                               choices={"model": MODELS, "schedule": SCHEDULES}.get(f.name))
     loop.add_argument("--threads", type=int, default=None,
-                      help=f"CPU threads for torch, 1..{MAX_THREADS} (default: torch's choice)")
+                      help=f"CPU threads of each run, 1..{max_threads()} (the cores this process may use); default: "
+                           f"every usable core, at most {SMALL_MODEL_THREADS} for the small models"
+                           + ("; with --jobs, the cores shared out among the workers" if not with_seed else ""))
     methods = parser.add_argument_group("method hyper-parameters (each applies to the methods that have it)")
     for name, (field, users) in _algorithm_fields().items():
         meta = field.metadata
@@ -250,9 +261,9 @@ def _seeds(text: str) -> list[int]:
         seeds = [int(s) for s in text.split(",")]
     except ValueError:
         raise UsageError(f"--seeds must be integers >= 0 separated by commas, got {text!r}") from None
-    bad = [s for s in seeds if s < 0]
+    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
     if bad:
-        raise UsageError(f"--seeds must be integers >= 0, got {bad[0]}")
+        raise UsageError(f"--seeds must be integers in [0, {MAX_SEED}], got {bad[0]}")
     twice = sorted({s for s in seeds if seeds.count(s) > 1})
     if twice:
         raise UsageError(f"--seeds names seed {', '.join(map(str, twice))} more than once; a seed is one run")
@@ -296,14 +307,36 @@ def _algorithms(args: argparse.Namespace) -> dict:
 
 def _config(args: argparse.Namespace) -> TrainConfig:
     if args.threads is not None:
-        check_int("--threads", args.threads, 1, MAX_THREADS)
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-                            if getattr(args, f.name, None) is not None})
-    if args.threads is not None:
-        import torch
+        _check_threads(args.threads)
+    try:
+        return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                              if getattr(args, f.name, None) is not None})
+    except (TypeError, ValueError) as error:  # "seed must be …" → "--seed must be …": the flag the user typed
+        raise UsageError(re.sub(r"^(\w+) must", lambda m: f"{_flag(m.group(1))} must", str(error))) from error
 
-        torch.set_num_threads(args.threads)
-    return config
+
+def _check_threads(threads: int) -> None:
+    cores = max_threads()
+    if not 1 <= threads <= cores:
+        raise UsageError(f"--threads must be an integer in [1, {cores}] (the cores this process may use), got {threads}")
+
+
+def _jobs_and_threads(args: argparse.Namespace, config: TrainConfig, data) -> tuple[int, int]:
+    """``--jobs`` (default: the usable cores on the CPU, 1 on an accelerator) and the threads of each
+    run: ``--threads``, or with one job the default for the model, with several the cores shared out."""
+    cores = usable_cores()
+    if args.jobs is not None and not 1 <= args.jobs <= cores:
+        raise UsageError(f"--jobs must be an integer in [1, {cores}] (the cores this process may use), got {args.jobs}")
+    jobs = args.jobs or (cores if data.device.type == "cpu" else 1)
+    if jobs == 1:
+        return 1, _set_threads(args, config, data)
+    return jobs, args.threads or max(1, default_threads(config.model or default_model(data.input_shape)) // jobs)
+
+
+def _set_threads(args: argparse.Namespace, config: TrainConfig, data) -> int:
+    """``--threads``, or the default for the model the runs will use (see utils.default_threads)."""
+    model = config.model or default_model(data.input_shape)
+    return set_threads(args.threads, model)
 
 
 def _writable_folder(folder: Path, flag: str) -> Path:
@@ -312,86 +345,146 @@ def _writable_folder(folder: Path, flag: str) -> Path:
         if folder.exists() and not folder.is_dir():
             raise UsageError(f"{flag} {folder} is a file, not a folder")
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".cissl-kit-write-test-") as probe:
-            probe.write(b"\0" * 65536)  # a full disk refuses this, an empty file it might not
-            probe.flush()
-            os.fsync(probe.fileno())
     except OSError as error:
         raise UsageError(f"{flag} {folder}: cannot write there ({error.strerror or error})") from error
+    outputs.probe_writable(folder, flag)
     return folder
 
 
-def _checkpoint_paths(config: TrainConfig, methods: Sequence[str], resume: bool, overwrite: bool) -> None:
-    """Each method's checkpoint file: a writable file path; an existing one is continued (--resume),
-    replaced (--overwrite) or refused, never silently overwritten."""
+def _claim_checkpoints(config: TrainConfig, methods: Sequence[str], resume: bool, overwrite: bool) -> list:
+    """Claim each method's checkpoint file: a regular file path in a writable folder that no other process
+    writes; an existing one is continued (--resume), or replaced (--overwrite) only if it is a cissl-kit
+    checkpoint, never silently overwritten."""
     if not config.checkpoint:
         if resume:
             raise UsageError("--resume needs --checkpoint, the file to continue from")
-        return
+        return []
     if resume and overwrite:
         raise UsageError("--resume continues the checkpoint and --overwrite replaces it: give one of them")
-    for method in methods:
-        path = Path(_per_method(config, method, len(methods)).checkpoint)
-        if path.is_dir():
-            raise UsageError(f"--checkpoint {path} is a folder; give a file in it, such as {path / 'run.pt'}")
-        _writable_folder(path.parent, "--checkpoint's folder")
-        if not path.exists():
+    claims = []
+    try:
+        for method in methods:
+            path = Path(_per_method(config, method, len(methods)).checkpoint)
+            if path.is_dir():
+                raise UsageError(f"--checkpoint {path} is a folder; give a file in it, such as {path / 'run.pt'}")
+            _writable_folder(path.parent, "--checkpoint's folder")
+            claims.append(outputs.claim_file(path, "--checkpoint"))
+            outputs.remove_orphans(path)
+            if not os.path.lexists(path):
+                if resume:
+                    raise UsageError(f"--checkpoint {path} does not exist; to start afresh leave out --resume")
+                continue
+            if not outputs.is_regular_file(path):
+                raise UsageError(f"--checkpoint {path} is not a regular file (a device, FIFO, socket or broken "
+                                 "link); checkpoints are written only to regular files: give another path")
+            saved = peek_checkpoint(path)
+            if not saved:
+                raise UsageError(f"--checkpoint {path} exists and is not a cissl-kit checkpoint; it is never "
+                                 "replaced: give another path")
             if resume:
-                raise UsageError(f"checkpoint {path} does not exist; to start afresh leave out --resume")
-            continue
-        saved = peek_checkpoint(path)
-        if resume:
-            kind = "trainer" if method in ALGORITHMS else method
-            if saved.get("kind") not in (None, kind) or saved.get("method") not in (None, method, kind):
-                raise UsageError(f"checkpoint {path} holds a {saved.get('method')} run, not {method}")
-        elif not overwrite:
-            what = f" ({saved['method']}, step {saved['step']} of {saved['total']})" if saved.get("method") else ""
-            raise UsageError(f"--checkpoint {path} already holds a run{what}; add --resume to continue it or "
-                             "--overwrite to replace it")
+                kind = "trainer" if method in ALGORITHMS else method
+                if saved.get("kind") != kind or saved.get("method") not in (method, kind):
+                    raise UsageError(f"--checkpoint {path} holds a {saved.get('method') or saved.get('kind')} run; "
+                                     f"it cannot continue as {method}")
+            elif not overwrite:
+                what = f" ({saved['method']}, step {saved['step']} of {saved['total']})" if saved.get("total") else ""
+                raise UsageError(f"--checkpoint {path} already holds a run{what}; add --resume to continue it or "
+                                 "--overwrite to replace it")
+    except BaseException:
+        for claim in claims:
+            claim.release()
+        raise
+    return claims
+
+
+def _legacy_run(folder: Path) -> bool:
+    """An unmarked folder holding a run folder's files as an older cissl-kit wrote them."""
+    try:
+        runs = json.loads((folder / "results.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(runs, list) and bool(runs) and all(isinstance(r, dict) and "history" in r for r in runs)
+
+
+def _claim_run_folder(folder: Path, overwrite: bool, resume: bool) -> outputs.Claim:
+    """Claim the run folder ``--out/--name``: new, or the kit's own: one that holds an interrupted run
+    continues with --resume, one that holds a finished run is replaced only with --overwrite."""
+    legacy = not outputs.read_marker(folder) and _legacy_run(folder) if folder.is_dir() else False
+    claim = outputs.claim_folder(folder, "run", "--out/--name", legacy=_legacy_run)
+    status = "finished" if legacy else (outputs.read_marker(folder) or {}).get("status", "new")
+    if status == "finished" and not overwrite:
+        claim.release()
+        raise UsageError(f"{folder} already holds a finished run's results; choose another --name or add --overwrite")
+    if status in ("running", "interrupted") and not (resume or overwrite):
+        claim.release()
+        raise UsageError(f"{folder} holds an interrupted run; add --resume (with its --checkpoint) to continue it, "
+                         "or --overwrite to replace it")
+    return claim
 
 
 def _interrupted_text(result: TrainResult) -> str:
+    if result.method in RECIPES:  # its lengths are its stages' (or generations'), not --steps
+        unit = "generation" if "generations" in result.final else "stage"
+        done = result.final["generations"] if unit == "generation" else len(result.history)
+        return f"{result.method} stopped in its {unit} {done + 1}, after {done} finished {unit}{'s' * (done != 1)}"
     return f"{result.method} stopped at step {result.final.get('step', '?')} of {result.config.get('steps', '?')}"
 
 
 def run_train(args: argparse.Namespace) -> int:
+    if not 0 < args.dist_timeout <= distributed.MAX_TIMEOUT:
+        raise UsageError(f"--dist-timeout must be a number of seconds in (0, {distributed.MAX_TIMEOUT}], got "
+                         f"{args.dist_timeout:g}")
     algorithms = _algorithms(args)
     methods = list(algorithms)
     config = _config(args)
-    _checkpoint_paths(config, methods, args.resume, args.overwrite)
-    name = args.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{args.dataset}-{'-'.join(methods)}"
+    name = outputs.check_folder_name(args.name) if args.name else \
+        f"{time.strftime('%Y%m%d-%H%M%S')}-{args.dataset}-{'-'.join(methods)}"[:outputs.NAME_MAX]
     out = Path(args.out)
-    if distributed.is_main() or not distributed.launched_by_torchrun():
-        _writable_folder(out, "--out")
-        if (out / name / "results.json").exists() and not args.overwrite:
-            raise UsageError(f"{out / name} already holds a run's results; choose another --name or add --overwrite")
-    args.device = distributed.init_from_env(args.device, args.dist_timeout)  # under torchrun: join the group
-    say = print if distributed.is_main() else (lambda *a, **k: None)
-    data = _make_data(args, config.seed)
-    for method in methods:  # memory and settings of every run, before the first one trains
-        preflight(algorithms[method], data, config)
-    say(data.summary() + (f" · {distributed.world_size()} processes" if distributed.initialized() else ""))
-    say(f"labeled counts   {data.labeled_counts}\nunlabeled counts {data.unlabeled_counts}")
-    results = []
-    for method in methods:
-        results.append(train(algorithms[method], data, config=_per_method(config, method, len(methods)),
-                             resume=args.resume))
-        if results[-1].interrupted:  # the methods after it do not start
-            break
-    if distributed.is_main():  # rank 0 prints and writes; the others wait for it
-        try:
-            _report_run(results, methods, out, name)
-        finally:
+    claims = []
+    try:
+        if distributed.is_main():  # rank 0 writes; it claims (before the group forms: torchrun's RANK)
+            _writable_folder(out, "--out")
+            claims += _claim_checkpoints(config, methods, args.resume, args.overwrite)
+            claims.append(_claim_run_folder(out / name, args.overwrite, args.resume))
+        args.device = distributed.init_from_env(args.device, args.dist_timeout)  # under torchrun: join the group
+        say = print if distributed.is_main() else (lambda *a, **k: None)
+        data = _make_data(args, config.seed)
+        for method in methods:  # memory and settings of every run, before the first one trains
+            preflight(algorithms[method], data, config)
+        _set_threads(args, config, data)
+        say(data.summary() + (f" · {distributed.world_size()} processes" if distributed.initialized() else ""))
+        say(f"labeled counts   {data.labeled_counts}\nunlabeled counts {data.unlabeled_counts}")
+        if claims:
+            outputs.write_marker(out / name, "run", "running", methods=methods)
+        results = []
+        for method in methods:
+            results.append(train(algorithms[method], data, config=_per_method(config, method, len(methods)),
+                                 resume=args.resume))
+            if results[-1].interrupted:  # the methods after it do not start
+                break
+        if distributed.is_main():  # rank 0 prints and writes; the others wait for it
+            try:
+                _report_run(results, methods, out, name, config)
+            finally:
+                distributed.finish()
+        else:
             distributed.finish()
-    else:
-        distributed.finish()
+    finally:
+        for claim in claims:
+            claim.release()
     return INTERRUPTED if results[-1].interrupted else 0
 
 
-def _report_run(results: list[TrainResult], methods: list[str], out: Path, name: str) -> None:
+def _report_run(results: list[TrainResult], methods: list[str], out: Path, name: str, config: TrainConfig) -> None:
     print()
     print(results_table({(f"{r.method} [interrupted]" if r.interrupted else r.method): r for r in results}))
-    folder = write_run(results, out, name)
+    try:
+        folder = write_run(results, out, name)
+        outputs.write_marker(folder, "run", "interrupted" if results[-1].interrupted else "finished", methods=methods)
+    except OSError as error:
+        kept = f"; the checkpoint {config.checkpoint} holds the trained networks" if config.checkpoint else ""
+        raise RunFailed(f"the run finished, but its results could not be written to {out / name} "
+                        f"({error.strerror or error}): the table above is its result{kept}") from error
     print(f"\nresults, history and figures in {folder}")
     if results[-1].interrupted:
         skipped = methods[len(results):]
@@ -407,39 +500,56 @@ def _per_method(config: TrainConfig, method: str, count: int) -> TrainConfig:
     return dataclasses.replace(config, checkpoint=str(path.with_name(f"{path.stem}-{method}{path.suffix or '.pt'}")))
 
 
+def _legacy_grid(folder: Path) -> bool:
+    """An unmarked folder holding a grid's files as an older cissl-kit wrote them."""
+    try:
+        rows = json.loads((folder / "results.json").read_text())
+        return isinstance(rows, list) and all(isinstance(r, dict) and "label" in r and "profile" in r for r in rows)
+    except (OSError, ValueError):
+        cells = folder / "cells"
+        return cells.is_dir() and all(p.suffix == ".json" for p in cells.iterdir())
+
+
 def run_benchmark(args: argparse.Namespace) -> int:
     if distributed.launched_by_torchrun():
-        raise UsageError("benchmark runs its cells one after another in one process; use torchrun with `train`")
+        raise UsageError("benchmark trains its cells in worker processes of its own (--jobs); use torchrun with "
+                         "`train`")
     algorithms = _algorithms(args)
     profiles = _names(args.profiles, "--profiles", UNLABELED_PROFILES)
     seeds = _seeds(args.seeds)
     config = _config(args)
-    folder = _writable_folder(Path(args.out), "--out")
-    for profile in profiles:  # every split and every run's memory, before the first cell trains
-        data = _make_data(args, seeds[0], profile)
-        for algorithm in algorithms.values():
-            preflight(algorithm, data, config)
-    factories = {m: (lambda a=a: dataclasses.replace(a)) for m, a in algorithms.items()}
-    start = time.perf_counter()
-    rows = run_grid(factories, profiles, seeds, args.dataset, config, folder, progress=config.progress,
-                    device=args.device, **_data_kwargs(args))
-    table = summary_table(rows)
-    differences = differences_table(rows)
-    if differences:
-        table += f"\n\n{difference_caption()}\n\n{differences}"
-    print(table)
-    (folder / "results.json").write_text(json.dumps(rows, indent=1))
-    nested = ("per_class", "confusion", "groups", "curve")  # in results.json; runs.csv has the scalars
-    _write_csv(folder / "runs.csv", [{k: v for k, v in r.items() if k not in nested} for r in rows])
-    _write_csv(folder / "summary.csv", summarize(rows))
-    (folder / "summary.md").write_text(table + "\n")
+    folder = Path(args.out)
+    claim = outputs.claim_folder(folder, "grid", "--out", legacy=_legacy_grid)
+    try:
+        for profile in profiles:  # every split and every run's memory, before the first cell trains
+            data = _make_data(args, seeds[0], profile)
+            for algorithm in algorithms.values():
+                preflight(algorithm, data, config)
+        jobs, threads = _jobs_and_threads(args, config, data)
+        outputs.write_marker(folder, "grid", "running")
+        factories = {m: (lambda a=a: dataclasses.replace(a)) for m, a in algorithms.items()}
+        start = time.perf_counter()
+        rows = run_grid(factories, profiles, seeds, args.dataset, config, folder, progress=config.progress,
+                        device=args.device, jobs=jobs, threads=threads, **_data_kwargs(args))
+        table = summary_table(rows)
+        differences = differences_table(rows)
+        if differences:
+            table += f"\n\n{difference_caption()}\n\n{differences}"
+        print(table)
+        stopped = [r for r in rows if r.get("interrupted")]
+        try:
+            _write_grid(rows, table, folder)
+            outputs.write_marker(folder, "grid", "interrupted" if stopped else "finished")
+        except OSError as error:
+            raise RunFailed(f"the grid's tables could not be written to {folder} ({error.strerror or error}); its "
+                            f"finished cells are kept in {folder / 'cells'}: run the same command again to write "
+                            "them") from error
+    finally:
+        claim.release()
     finished = [r for r in rows if not r.get("interrupted")]
-    if finished:
-        write_figures(finished, folder)
     shared = sum(1 for r in finished if r.get("same_run_as"))
     print(f"\n{len(finished) - shared} runs" + (f" (+{shared} rows shared by labeled-only methods)" if shared else "")
-          + f" in {time.perf_counter() - start:.0f} s; tables and figures in {folder}")
-    stopped = [r for r in rows if r.get("interrupted")]
+          + f" in {time.perf_counter() - start:.0f} s ({jobs} at a time); tables and figures in {folder}")
     if stopped:
         r = stopped[0]
         print(f"cissl-kit: interrupted: {r['label']} · {r['profile']} · seed {r['seed']} stopped at step "
@@ -449,8 +559,20 @@ def run_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_grid(rows: list[dict], table: str, folder: Path) -> None:
+    """results.json, runs.csv, summary.csv, summary.md and the figures, each written whole or not at all."""
+    outputs.write_atomic(folder / "results.json", json.dumps(rows, indent=1))
+    nested = ("per_class", "confusion", "groups", "curve")  # in results.json; runs.csv has the scalars
+    _write_csv(folder / "runs.csv", [{k: v for k, v in r.items() if k not in nested} for r in rows])
+    _write_csv(folder / "summary.csv", summarize(rows))
+    outputs.write_atomic(folder / "summary.md", table + "\n")
+    finished = [r for r in rows if not r.get("interrupted")]
+    if finished:
+        write_figures(finished, folder)
+
+
 def write_run(results: Sequence[TrainResult], out: Path, name: str) -> Path:
-    """results.json, summary.csv, history.csv and curves.png in ``out/name``."""
+    """results.json, summary.csv, history.csv and curves.png in ``out/name``, each written whole or not at all."""
     # a plain Figure, as in benchmark.write_figures: no pyplot state and no backend switch
     from matplotlib.figure import Figure
 
@@ -458,15 +580,17 @@ def write_run(results: Sequence[TrainResult], out: Path, name: str) -> Path:
 
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "results.json").write_text(json.dumps([r.to_dict() for r in results], indent=1))
+    outputs.write_atomic(folder / "results.json", json.dumps([r.to_dict() for r in results], indent=1))
     _write_csv(folder / "summary.csv", [r.summary() for r in results])
     _write_csv(folder / "history.csv", [{"method": r.method, **row} for r in results for row in r.history])
     fig = Figure(figsize=(13, 4))
     axes = fig.subplots(1, 2)
     plot_history({r.method: r.history for r in results}, "accuracy", "Test accuracy (EMA model)", ax=axes[0])
-    plot_per_class({r.method: r.final["per_class"] for r in results}, results[0].data["groups"], ax=axes[1])
+    evaluated = {r.method: r.final["per_class"] for r in results if "per_class" in r.final}  # (stopped before any evaluation: none)
+    if evaluated:
+        plot_per_class(evaluated, results[0].data["groups"], ax=axes[1])
     fig.tight_layout()
-    fig.savefig(folder / "curves.png", dpi=110)
+    outputs.write_atomic(folder / "curves.png", lambda path: fig.savefig(path, dpi=110, format="png"))
     return folder
 
 
@@ -474,10 +598,11 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     keys: list[str] = []
     for row in rows:
         keys += [k for k in row if k not in keys]
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    outputs.write_atomic(path, text.getvalue())
 
 
 def run_split(args: argparse.Namespace) -> int:
@@ -521,7 +646,7 @@ COMMANDS = {"train": run_train, "benchmark": run_benchmark, "split": run_split, 
 # the kit's own errors: bad input (exit 2), and a run that failed on its way (exit 1)
 INPUT_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
                 PermissionError)
-RUN_ERRORS = (FloatingPointError, distributed.PeerLost)
+RUN_ERRORS = (FloatingPointError, distributed.PeerLost, RunFailed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -30,7 +30,8 @@ def initialized() -> bool:
 
 
 def rank() -> int:
-    return dist.get_rank() if initialized() else 0
+    """This process's rank: the process group's once it is joined, before that torchrun's ``RANK``."""
+    return dist.get_rank() if initialized() else int(os.environ.get("RANK", "0"))
 
 
 def world_size() -> int:
@@ -47,6 +48,7 @@ def launched_by_torchrun() -> bool:
 
 
 DEFAULT_TIMEOUT = 300  # seconds a rank waits for the others in a collective before it gives up
+MAX_TIMEOUT = 7 * 24 * 3600  # a week: longer waits are a typo (and overflow the backends' timers)
 
 
 class PeerLost(RuntimeError):
@@ -59,13 +61,18 @@ def init_from_env(device: str = "auto", timeout: float = DEFAULT_TIMEOUT) -> str
     A rank that waits more than ``timeout`` seconds for the others in a collective (one stalled or
     died) stops with :class:`PeerLost`. Outside ``torchrun`` it changes nothing and returns ``device``.
     """
-    check_float("timeout", timeout, 0.0, min_inclusive=False)
+    check_float("timeout", timeout, 0.0, MAX_TIMEOUT, min_inclusive=False)
     if not launched_by_torchrun():
         return device
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = resolve_device(device).type == "cuda"  # (MPS has no process-group backend: the CPU)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=datetime.timedelta(seconds=timeout))
+        try:
+            dist.init_process_group("nccl" if use_cuda else "gloo", timeout=datetime.timedelta(seconds=timeout))
+        except (RuntimeError, TimeoutError) as error:  # DistStoreError and its kin: a rank never joined
+            raise PeerLost(f"the {os.environ.get('WORLD_SIZE', '?')} torchrun processes did not all join within "
+                           f"{timeout:g} s (one stalled or died before training: {' '.join(str(error).split())[:160]}); start "
+                           "the run again (see --dist-timeout)") from error
     if use_cuda:
         torch.cuda.set_device(local_rank)
         return f"cuda:{local_rank}"

@@ -1,7 +1,8 @@
 """The one training loop: batches, optimiser, schedule, EMA, AMP, evaluation and history.
 
-Every method runs through :class:`Trainer`; an :class:`~cissl_kit.algorithms.Algorithm` only turns
-a batch into a loss. Logged values stay on the device and reach the host every ``log_every``
+Layer: above the algorithms; it imports their interface (:mod:`cissl_kit.algorithms.base`) and the
+layers below, never a concrete method, a recipe or the registry. Every method runs through
+:class:`Trainer`; an :class:`~cissl_kit.algorithms.Algorithm` only turns a batch into a loss. Logged values stay on the device and reach the host every ``log_every``
 steps, so a CUDA step never waits on the host.
 """
 
@@ -23,14 +24,15 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from ._checks import check_bool, check_choice, check_fits_in_memory, check_float, check_int
+from .algorithms.base import Algorithm, Batch, StepContext
 from .checkpoint import check_resumable, check_same, data_identity, fits_this_run, load_checkpoint, save_checkpoint
-from .algorithms import Algorithm, Batch, Recipe, StepContext, build_algorithm
 from .data import SSLData, make_sampler
 from .metrics import PseudoLabelStats, classification_report
 from .models import MODELS, build_model, check_model, default_model
 from .utils import make_generator, seed_everything
 
 SCHEDULES = ("cosine", "constant")
+MAX_SEED = 2**63 - 1  # torch's generators take 64-bit seeds
 
 
 @dataclass
@@ -68,7 +70,7 @@ class TrainConfig:
             check_int(name, getattr(self, name), minimum=1)
         if self.eval_batch_size is not None:
             check_int("eval_batch_size", self.eval_batch_size, minimum=1)
-        check_int("seed", self.seed, minimum=0)
+        check_int("seed", self.seed, 0, MAX_SEED)
         check_float("lr", self.lr, 0.0, min_inclusive=False)
         check_float("momentum", self.momentum, 0.0, 1.0, max_inclusive=False)
         check_float("weight_decay", self.weight_decay, 0.0)
@@ -108,27 +110,28 @@ class TrainResult:
 class Trainer:
     """Trains one algorithm on one :class:`SSLData`.
 
-    >>> trainer = Trainer(FixMatch(), data, config=TrainConfig(steps=500))
+    >>> trainer = Trainer(FixMatch(), data, config=TrainConfig(steps=500))  # or build_algorithm("fixmatch")
     >>> result = trainer.fit()
     """
 
     def __init__(
         self,
-        algorithm: Algorithm | str,
+        algorithm: Algorithm,
         data: SSLData,
         model: nn.Module | None = None,
         config: TrainConfig | None = None,
         **overrides: Any,
     ) -> None:
-        self.config = _config_with(config, overrides)
+        self.config = config_with(config, overrides)
         if model is not None and not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module with features(x) and a linear head, got {model!r}; "
                             f"to pick a backbone by name set TrainConfig(model=...), one of {', '.join(MODELS)}")
-        self.algorithm = build_algorithm(algorithm) if isinstance(algorithm, str) else algorithm
-        if isinstance(self.algorithm, Recipe):
-            raise TypeError(f"{self.algorithm.name} is a multi-stage recipe; run it with train() or its fit()")
-        if not isinstance(self.algorithm, Algorithm):
-            raise TypeError(f"algorithm must be an Algorithm or a method name, got {type(algorithm).__name__}")
+        if not isinstance(algorithm, Algorithm):
+            raise TypeError(
+                f"algorithm must be a one-step Algorithm, got {algorithm!r}: build one by name with "
+                "cissl_kit.build_algorithm(name); a multi-stage recipe (decoupling, alternate, crest_plus …) runs "
+                "with cissl_kit.train(recipe, data) or its fit()")
+        self.algorithm = algorithm
         if not isinstance(data, SSLData):
             raise TypeError(f"data must be an SSLData (see make_ssl_data), got {type(data).__name__}")
         self.data = data
@@ -469,7 +472,7 @@ def restore_generator(generator: torch.Generator, saved: Tensor, seed: int, step
         warnings.warn(f"the checkpoint's random-number stream was written on another device type than "
                       f"{generator.device.type}; sampling continues from a fresh stream (seed {seed}, step {step})",
                       stacklevel=3)
-        generator.manual_seed(seed * 1_000_003 + step)
+        generator.manual_seed((seed * 1_000_003 + step) % 2**63)
 
 
 def eval_batch_size(config: TrainConfig, device: torch.device) -> int:
@@ -479,23 +482,7 @@ def eval_batch_size(config: TrainConfig, device: torch.device) -> int:
     return 1024 if device.type == "cuda" else 128
 
 
-def preflight(method: Algorithm | Recipe | str, data: SSLData, config: TrainConfig | None = None) -> None:
-    """Check before training what a run would otherwise find out only on its way: the method's
-    set-up on this data (on a throw-away network; nothing trains) and its batches against the
-    device's memory, without building an optimiser or joining DDP. Raises the error the run would raise."""
-    method = build_algorithm(method) if isinstance(method, str) else method
-    config = _config_with(config, {})
-    net = build_model(config.model or default_model(data.input_shape), data.num_classes, data.input_shape)
-    if isinstance(method, Recipe):  # its stages train labeled batches of config.batch_size
-        check_step_memory(net.to(data.device), data, config)
-        return
-    algorithm = dataclasses.replace(method)  # a copy: set-up must not touch the method that will train
-    net = algorithm.build_network(net).to(data.device)
-    check_step_memory(net, data, config, len(algorithm.unlabeled_views))
-    algorithm.setup(net, data)  # allocates its state (SeMi's memory bank …) with the same checks
-
-
-def _config_with(config: TrainConfig | None, overrides: dict) -> TrainConfig:
+def config_with(config: TrainConfig | None, overrides: dict) -> TrainConfig:
     """``config`` (default ``TrainConfig()``) with ``overrides``, naming any unknown setting."""
     if config is not None and not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig (or None for the defaults), got {type(config).__name__}")
@@ -506,6 +493,31 @@ def _config_with(config: TrainConfig | None, overrides: dict) -> TrainConfig:
     return dataclasses.replace(config or TrainConfig(), **overrides)
 
 
+def _undecorated(method):
+    return getattr(method, "__wrapped__", method)
+
+
+class SGD(torch.optim.SGD):
+    """``torch.optim.SGD``, the same updates bit for bit, without importing ``torch._dynamo``.
+
+    torch wraps the optimiser's bookkeeping (``add_param_group``, ``zero_grad``, ``state_dict``,
+    ``step`` …) in decorators that import ``torch._dynamo`` (and sympy) on their first call, so that
+    a compiled optimiser breaks its graph there: about a second of CPU and 160 MiB in every training
+    process, although nothing here compiles an optimiser (``TrainConfig.compile`` compiles the
+    training step only). These are the undecorated methods; where a torch release has no
+    ``__wrapped__`` they stay torch's own.
+    """
+
+    add_param_group = _undecorated(torch.optim.SGD.add_param_group)
+    zero_grad = _undecorated(torch.optim.SGD.zero_grad)
+    state_dict = _undecorated(torch.optim.SGD.state_dict)
+    load_state_dict = _undecorated(torch.optim.SGD.load_state_dict)
+
+    @torch.no_grad()  # what the decorator around torch's step does, without its graph breaks
+    def step(self, closure=None):
+        return _undecorated(torch.optim.SGD.step)(self, closure)
+
+
 def _sgd(parameters, cfg: TrainConfig) -> torch.optim.SGD:
     """SGD with nesterov momentum; no weight decay on biases and BN parameters (1-D tensors)."""
     params = [p for p in parameters if p.requires_grad]
@@ -513,35 +525,10 @@ def _sgd(parameters, cfg: TrainConfig) -> torch.optim.SGD:
         raise ValueError("the algorithm left no trainable parameters")
     decay = [p for p in params if p.dim() > 1]
     no_decay = [p for p in params if p.dim() <= 1]
-    return torch.optim.SGD(
+    return SGD(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
     )
-
-
-def train(
-    method: Algorithm | Recipe | str,
-    data: SSLData,
-    model: nn.Module | None = None,
-    config: TrainConfig | None = None,
-    resume: bool = False,
-    **overrides: Any,
-) -> TrainResult:
-    """Train ``method`` (an algorithm, a multi-stage recipe, or a method name) on ``data``.
-
-    ``resume=True`` continues from ``config.checkpoint`` (which must exist); set
-    ``checkpoint_every`` to write it every k steps as well as at the end.
-    """
-    method = build_algorithm(method) if isinstance(method, str) else method
-    config = _config_with(config, overrides)
-    if resume and not config.checkpoint:
-        raise ValueError("resume=True needs config.checkpoint, the file to continue from")
-    if isinstance(method, Recipe):
-        return method.fit(data, config, model, resume=resume)
-    trainer = Trainer(method, data, model, config)
-    if resume:
-        trainer.resume(config.checkpoint)
-    return trainer.fit()
 
 
 def results_table(results: Sequence[TrainResult] | Mapping[str, TrainResult], show_time: bool = True) -> str:

@@ -32,7 +32,8 @@ class BalancedMemoryBank:
     * **decay** (Eq. 7): every stored confidence is multiplied by ``decay`` (β), so old
       easy examples eventually make room for new ones.
     * **prototypes**: the mean of each class's *filled* slots, kept as running per-class sums
-      updated by each push (recomputed exactly at every decay, so rounding cannot drift).
+      updated by each push. A decay changes confidences only, so it leaves the sums alone; a
+      checkpoint stores them, so a resumed run continues with the very sums the run had.
 
     ``policy="fifo"`` keeps the newest embeddings instead (a DASO-style class-balanced queue;
     the "w/o bank" ablation). All operations run on the device without host synchronisation or
@@ -148,7 +149,6 @@ class BalancedMemoryBank:
             self._confidences.mul_(self.decay_factor)  # (empty slots stay at -inf)
         else:  # β = 0: every stored confidence becomes 0 (and -inf · 0 would be NaN)
             self._confidences.masked_fill_(self._confidences.isfinite(), 0.0)
-        self._recount()
 
     @torch.no_grad()
     def prototypes(self) -> tuple[Tensor, Tensor]:
@@ -158,7 +158,7 @@ class BalancedMemoryBank:
 
     def state_dict(self) -> dict:
         return {"features": self.features, "confidences": self.confidences, "stamps": self.stamps,
-                "pushes": self.pushes}
+                "pushes": self.pushes, "sums": self._sums[:-1], "counts": self._counts[:-1]}
 
     def load_state_dict(self, state: dict) -> None:
         self.features.copy_(state["features"])
@@ -169,3 +169,6 @@ class BalancedMemoryBank:
         self._ranked_confidences().masked_fill_(empty, float("-inf"))
         self.pushes = int(state["pushes"])
         self._recount()
+        if "sums" in state:  # the running sums as the run had them (a recount rounds differently)
+            self._sums[:-1].copy_(state["sums"])
+            self._counts[:-1].copy_(state["counts"])

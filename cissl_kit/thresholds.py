@@ -8,10 +8,16 @@ from torch import Tensor
 from ._checks import check_choice, check_float, check_int
 
 THRESHOLD_MODES = ("fixed", "freematch")
-# where the self-adaptive estimates start: the paper's 1/K (Eq. 6: almost everything passes at
-# first), or 1 as in FreeMatch's own code (USB's FreeMatchThresholingHook: nothing passes at first,
-# and the threshold comes down to the network's confidence)
-SAT_STARTS = ("paper", "code")
+# where the self-adaptive estimates start:
+# * "freematch": 1/K, as FreeMatch's paper (Eq. 6), TorchSSL and USB's FreeMatchThresholingHook do
+#   (USB: semilearn/algorithms/freematch/utils.py, 1/K since commit 9a24e00 of 2023-04-16; it started
+#   at 1 only from c9709aa, 2023-02-09, until then; LayerMatch, built on USB, appeared in 2024);
+# * "one": 1, so nothing passes until τ_t has come down to the network's confidence: a remedy for
+#   runs too short for the EMA to leave its start, not what FreeMatch's code does.
+SAT_STARTS = ("freematch", "one")
+# the EMA's time constant as a fraction of the run: FreeMatch's momentum 0.999 (1,000 steps) over
+# LayerMatch's 204,800 steps; measured as the soundest start from 1/K on mnist-LT (FixMatch docstring)
+SAT_HORIZON = 0.005
 
 
 def momentum_for(steps: int, horizon: float) -> float:
@@ -25,17 +31,17 @@ class SelfAdaptiveThreshold:
 
     A global confidence ``τ_t`` (EMA of the batch's mean max-probability, Eq. 6) is scaled per class
     by the EMA of the mean predicted distribution ``p̃_t`` (Eq. 7), max-normalised (Eq. 8–9):
-    ``τ_t(c) = p̃_t(c) / max p̃_t · τ_t``. ``start="paper"``: both start at 1/K, so early in
-    training almost every pseudo-label passes; ``start="code"``: they start at 1, as in FreeMatch's
-    code, so none passes until τ_t has come down. ``label_histogram`` (the EMA of the hard-label
-    histogram) feeds the fairness loss.
+    ``τ_t(c) = p̃_t(c) / max p̃_t · τ_t``. ``start="freematch"``: both start at 1/K, as in FreeMatch's
+    paper and code, so early in training almost every pseudo-label passes until the EMA has caught
+    up (about ``1 / (1 − momentum)`` steps); ``start="one"``: they start at 1, so none passes until
+    τ_t has come down. ``label_histogram`` (the EMA of the hard-label histogram) feeds the fairness loss.
     """
 
     def __init__(self, num_classes: int, momentum: float = 0.999, device: torch.device | str = "cpu",
-                 start: str = "paper") -> None:
+                 start: str = "freematch") -> None:
         self.num_classes = check_int("num_classes", num_classes, minimum=1)
         self.momentum = check_float("momentum", momentum, 0.0, 1.0, max_inclusive=False)
-        value = 1.0 / num_classes if check_choice("start", start, SAT_STARTS) == "paper" else 1.0
+        value = 1.0 / num_classes if check_choice("start", start, SAT_STARTS) == "freematch" else 1.0
         self.global_confidence = torch.full((), value, device=device)
         self.class_confidence = torch.full((num_classes,), value, device=device)
         self.label_histogram = torch.full((num_classes,), value, device=device)

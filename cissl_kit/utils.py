@@ -1,12 +1,13 @@
-"""Devices and seeds."""
+"""Devices, CPU threads and seeds."""
 
 from __future__ import annotations
 
+import math
+import os
 import random
 
 import numpy as np
 import torch
-
 
 # On the CPU a host-device synchronisation costs nothing, so a few hot spots (SeMi's memory bank,
 # the strong view's colour ops) take a shortcut there that needs one: they work on the selected
@@ -61,3 +62,69 @@ def make_generator(seed: int, device: torch.device) -> torch.Generator:
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     return generator
+
+
+SMALL_MODELS = ("small_cnn", "mlp")
+# the small models' default: 2 threads made a FixMatch step on mnist 1.45× faster than 1 here
+# (benchmarks/threads_bench.py); more was not measured (this machine has 2 cores), and the stored
+# notebook outputs and reference results were made at 2 or 1 threads, so a bigger machine
+# running the kit's defaults reproduces them
+SMALL_MODEL_THREADS = 2
+
+
+def usable_cores() -> int:
+    """CPU cores this process may use: its affinity mask, and a cgroup CPU quota where one is set
+    (a container or a Colab VM limited to fewer cores than the host has)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cores = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    return max(1, min(cores, math.ceil(quota)) if quota else cores)
+
+
+def _cgroup_cpu_quota() -> float | None:
+    """cgroup v2 ``cpu.max`` (or v1 ``cfs_quota_us / cfs_period_us``) in cores, None if unlimited."""
+    for path, period_path in (("/sys/fs/cgroup/cpu.max", None),
+                              ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")):
+        try:
+            with open(path) as f:
+                fields = f.read().split()
+            if period_path is not None:
+                with open(period_path) as f:
+                    fields.append(f.read().strip())
+        except OSError:
+            continue
+        if len(fields) >= 2 and fields[0] not in ("max", "-1"):
+            try:
+                quota, period = float(fields[0]), float(fields[1])
+            except ValueError:
+                return None
+            return quota / period if quota > 0 and period > 0 else None
+        return None
+    return None
+
+
+def default_threads(model: str | None = None) -> int:
+    """The CPU threads a training run uses unless told otherwise: every usable core, at most
+    :data:`SMALL_MODEL_THREADS` for the small models (``small_cnn``, ``mlp``; ``None`` counts as
+    small). Not the machine's load: a run's floats depend on its thread count, so a count that
+    followed the load would make the same command print other numbers on a busy day. The passive
+    OpenMP wait policy (:mod:`cissl_kit._runtime`) is what keeps the default fast under load
+    (measured by ``benchmarks/threads_bench.py``: quiet, and at a load of 2× the cores)."""
+    cores = usable_cores()
+    return min(cores, SMALL_MODEL_THREADS) if model is None or model in SMALL_MODELS else cores
+
+
+def set_threads(threads: int | None = None, model: str | None = None) -> int:
+    """Set torch's CPU threads to ``threads`` (default :func:`default_threads`); returns the count."""
+    from ._checks import check_int
+
+    count = default_threads(model) if threads is None else check_int("threads", threads, 1, max_threads())
+    torch.set_num_threads(count)
+    return count
+
+
+def max_threads() -> int:
+    """The most threads a run may ask for: the usable cores (more only stall the machine)."""
+    return usable_cores()

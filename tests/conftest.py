@@ -1,7 +1,8 @@
 import pytest
-import torch
 
-torch.set_num_threads(2)
+from cissl_kit.utils import set_threads
+
+set_threads()  # the kit's default rule (2 threads for the small models on a machine with 2 cores or more)
 
 
 @pytest.fixture(scope="session")

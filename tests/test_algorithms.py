@@ -2,8 +2,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cissl_kit.algorithms import ALGORITHMS, Batch, FixMatch, PseudoLabel, StepContext, Supervised, build_algorithm
+from cissl_kit.algorithms import Batch, FixMatch, PseudoLabel, StepContext, Supervised
 from cissl_kit.losses import fixmatch_consistency_loss, logit_adjusted_cross_entropy
+from cissl_kit.registry import ALGORITHMS, build_algorithm
 
 
 def test_fixmatch_loss_is_zero_when_nothing_passes_the_threshold():

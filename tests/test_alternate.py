@@ -2,18 +2,10 @@ import pytest
 import torch
 
 from cissl_kit import TrainConfig, train
-from cissl_kit.algorithms import (
-    AlternateSampling,
-    Batch,
-    ClassifierTraining,
-    Decoupling,
-    EmbeddingTraining,
-    StepContext,
-    TemporalConsistency,
-    ldam_margins,
-)
+from cissl_kit.algorithms import ClassifierTraining, EmbeddingTraining, TemporalConsistency, ldam_margins
 from cissl_kit.algorithms.ldam import class_balanced_weights, ldam_loss
 from cissl_kit.cli import main
+from cissl_kit.recipes import AlternateSampling, Decoupling
 
 FAST = TrainConfig(progress=False)
 TINY = dict(init_steps=20, crt_steps=5, loops=2, embedding_steps=10, classifier_steps=5)
@@ -119,7 +111,7 @@ def test_recipes_and_baselines_run_end_to_end(method, digits):
     small = {"decoupling": dict(init_steps=20, crt_steps=5), "alternate": TINY,
              "pseudolabel_decoupling": dict(init_steps=20, crt_steps=5, embedding_steps=10, classifier_steps=5),
              "ldam_drw": {}, "pseudolabel_ldam": dict(init_steps=20, finetune_steps=10)}[method]
-    from cissl_kit.algorithms import build_algorithm
+    from cissl_kit.registry import build_algorithm
 
     result = train(build_algorithm(method, **small), digits, steps=20, eval_every=20, progress=False)
     assert result.method == method and 0 <= result.final["accuracy"] <= 1 and len(result.final["per_class"]) == 10

@@ -6,6 +6,7 @@ from cissl_kit import TrainConfig, Trainer
 from cissl_kit import benchmark as bench
 from cissl_kit.algorithms import SeMi
 from cissl_kit.cli import main
+from cissl_kit.stats import per_class_means, summarize, summary_table
 
 TINY = TrainConfig(steps=10, eval_every=10, log_every=5, progress=False)
 
@@ -15,11 +16,11 @@ def test_grid_rows_summary_and_resume(tmp_path, monkeypatch):
                           dataset="digits")
     assert [(r["label"], r["seed"]) for r in rows] == [("supervised", 0), ("fixmatch", 0), ("supervised", 1), ("fixmatch", 1)]
     assert len(list((tmp_path / "cells").glob("*.json"))) == 4
-    summary = bench.summarize(rows)
+    summary = summarize(rows)
     assert [(s["method"], s["runs"]) for s in summary] == [("supervised", 2), ("fixmatch", 2)]
     assert summary[0]["accuracy"] == pytest.approx(50 * (rows[0]["accuracy"] + rows[2]["accuracy"]))
     assert f"| consistent | supervised | 2 | {summary[0]['accuracy']:.1f} ± {summary[0]['accuracy_std']:.1f} |" \
-        in bench.summary_table(rows)
+        in summary_table(rows)
 
     def no_training(self):
         raise AssertionError("a finished run was trained again")
@@ -38,7 +39,7 @@ def test_grid_takes_labelled_variants(tmp_path):
     rows = bench.run_grid({"SeMi w/o EA": lambda: SeMi(use_alignment=False)}, ["reversed"], [0], config=TINY,
                           progress=False, dataset="digits")
     assert rows[0]["label"] == "SeMi w/o EA" and rows[0]["profile"] == "reversed"
-    table = bench.summary_table(rows)
+    table = summary_table(rows)
     assert f"| reversed | SeMi w/o EA | 1 | {100 * rows[0]['accuracy']:.1f} |" in table and "±" not in table
 
 
@@ -82,7 +83,7 @@ def test_rows_carry_what_the_comparison_plots_need(tmp_path):
         assert len(confusion) == 10 and sum(map(sum, confusion)) == 500  # the balanced test set
         assert [c[k] / sum(c) for k, c in enumerate(confusion)] == pytest.approx(row["per_class"])
         assert set(row["groups"]) == {"many", "medium", "few"}
-    means = bench.per_class_means(rows)
+    means = per_class_means(rows)
     assert list(means) == ["consistent", "reversed"]
     by_seed = [r["per_class"] for r in rows if r["profile"] == "reversed"]
     assert means["reversed"]["supervised"] == pytest.approx([(a + b) / 2 for a, b in zip(*by_seed)])

@@ -9,8 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from cissl_kit.classroom import (FOLDED, NUMBERS_VARY_TAG, check_quotes, is_solution, printed_figures, quote,
-                                 same_but_numbers, solution_count, strip_solutions)
+from cissl_kit.classroom import (
+    FOLDED,
+    NUMBERS_VARY_TAG,
+    check_quotes,
+    is_solution,
+    printed_figures,
+    quote,
+    same_but_numbers,
+    solution_count,
+    strip_solutions,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -8,13 +8,15 @@ import pytest
 import torch
 from scipy import optimize
 
-from cissl_kit import TrainConfig, make_ssl_data, train
-from cissl_kit.algorithms import ABC, ACR, DARP, DASO, CReSTPlus, FixMatchDA, build_algorithm
+from cissl_kit import TrainConfig, train
+from cissl_kit.algorithms import ABC, ACR, DARP, DASO, FixMatchDA
 from cissl_kit.algorithms.abc import abc_keep_probabilities
 from cissl_kit.algorithms.acr import adaptive_tau, anchor_divergences
-from cissl_kit.algorithms.crest import crest_sampling_rates, select_pseudo_labels
 from cissl_kit.algorithms.darp import darp_refine, darp_solve, estimate_pseudo
 from cissl_kit.algorithms.daso import PrototypeQueue, blend_weights
+from cissl_kit.recipes import CReSTPlus
+from cissl_kit.recipes.crest import crest_sampling_rates, select_pseudo_labels
+from cissl_kit.registry import build_algorithm
 
 SHORT = TrainConfig(steps=30, batch_size=16, uratio=2, eval_every=15, log_every=5, progress=False)
 

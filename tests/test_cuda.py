@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from cissl_kit import make_ssl_data, train
-from cissl_kit.algorithms import ALGORITHMS, METHODS
 from cissl_kit.engine import Trainer
+from cissl_kit.registry import ALGORITHMS, METHODS, build_algorithm
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")]
@@ -37,7 +37,7 @@ def test_every_method_trains_on_the_gpu(method, gpu_digits):
 
 @pytest.mark.parametrize("amp", [True, False])
 def test_amp_on_and_off_give_finite_losses(amp, gpu_digits):
-    trainer = Trainer("semi", gpu_digits, amp=amp, **QUICK)
+    trainer = Trainer(build_algorithm("semi"), gpu_digits, amp=amp, **QUICK)
     assert trainer.use_amp == amp
     result = trainer.fit()
     assert math.isfinite(result.history[-1]["loss"])
@@ -50,7 +50,7 @@ def test_compiled_step_trains(gpu_digits):
 
 @pytest.mark.parametrize("method", list(ALGORITHMS))
 def test_no_step_waits_for_the_host(method, gpu_digits):
-    trainer = Trainer(method, gpu_digits, **QUICK)
+    trainer = Trainer(build_algorithm(method), gpu_digits, **QUICK)
     batch = trainer.next_batch()
     trainer.train_step(batch)
     torch.cuda.synchronize()
@@ -62,18 +62,18 @@ def test_no_step_waits_for_the_host(method, gpu_digits):
 
 
 def test_checkpoint_written_on_the_gpu_resumes_on_the_cpu_and_back(tmp_path, gpu_digits):
-    on_gpu = Trainer("semi", gpu_digits, **QUICK)
+    on_gpu = Trainer(build_algorithm("semi"), gpu_digits, **QUICK)
     for _ in range(6):
         on_gpu.train_step()
     on_gpu.save_checkpoint(tmp_path / "gpu.pt")
-    on_cpu = Trainer("semi", make_ssl_data("digits", device="cpu"), **QUICK)
+    on_cpu = Trainer(build_algorithm("semi"), make_ssl_data("digits", device="cpu"), **QUICK)
     with pytest.warns(UserWarning, match="another device type"):  # the sampling stream restarts
         on_cpu.resume(tmp_path / "gpu.pt")
     assert on_cpu.step == 6 and not next(on_cpu.net.parameters()).is_cuda
     for _ in range(3):
         on_cpu.train_step()
     on_cpu.save_checkpoint(tmp_path / "cpu.pt")
-    back = Trainer("semi", gpu_digits, **QUICK)
+    back = Trainer(build_algorithm("semi"), gpu_digits, **QUICK)
     with pytest.warns(UserWarning, match="another device type"):
         back.resume(tmp_path / "cpu.pt")
     assert back.step == 9 and next(back.net.parameters()).is_cuda

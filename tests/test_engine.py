@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from cissl_kit import FixMatch, Supervised, TrainConfig, Trainer, train
+from cissl_kit import FixMatch, Supervised, TrainConfig, Trainer, build_algorithm, train
 from cissl_kit.algorithms import Algorithm, StepOutput
 from cissl_kit.models import SmallCNN
 
@@ -27,7 +27,7 @@ def test_fixmatch_end_to_end_records_pseudo_label_quality(digits):
 
 
 def test_same_seed_same_run(digits):
-    a = Trainer("fixmatch", digits, steps=20, **FAST)
+    a = Trainer(build_algorithm("fixmatch"), digits, steps=20, **FAST)
     ra = a.fit()
     rb = train("fixmatch", digits, steps=20, **FAST)
     assert ra.final["accuracy"] == rb.final["accuracy"]
@@ -45,7 +45,7 @@ def test_balanced_sampler_reaches_the_engine(digits):
 
 
 def test_ema_trails_the_network(digits):
-    trainer = Trainer("supervised", digits, steps=30, **FAST)
+    trainer = Trainer(build_algorithm("supervised"), digits, steps=30, **FAST)
     trainer.fit()
     net, ema = trainer.net.head.weight, trainer.ema_net.head.weight
     assert not torch.equal(net, ema) and not ema.requires_grad
@@ -78,11 +78,11 @@ def test_keyboard_interrupt_keeps_the_result_so_far(digits):
 
 def test_model_checks(digits):
     with pytest.raises(TypeError, match="features"):
-        Trainer("supervised", digits, model=torch.nn.Linear(64, 10))
+        Trainer(build_algorithm("supervised"), digits, model=torch.nn.Linear(64, 10))
     with pytest.raises(ValueError, match="5 outputs but the data has 10 classes"):
-        Trainer("supervised", digits, model=SmallCNN(5))
+        Trainer(build_algorithm("supervised"), digits, model=SmallCNN(5))
     with pytest.raises(TypeError, match="SSLData"):
-        Trainer("supervised", digits.images)
+        Trainer(build_algorithm("supervised"), digits.images)
 
 
 @pytest.mark.parametrize("kwargs, word", [
@@ -110,7 +110,7 @@ def test_compiled_training_step_matches_eager(digits, tmp_path, monkeypatch):
     run had filled it, this AVX2-pinned step got NaN losses from it (a fresh folder: none)."""
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     eager = train("supervised", digits, steps=5, **FAST)
-    compiled = Trainer("supervised", digits, steps=5, compile=True, **FAST)
+    compiled = Trainer(build_algorithm("supervised"), digits, steps=5, compile=True, **FAST)
     assert compiled._training_step is not compiled.algorithm.training_step
     result = compiled.fit()
     for pa, pb in zip(eager.net.parameters(), result.net.parameters()):
@@ -118,11 +118,11 @@ def test_compiled_training_step_matches_eager(digits, tmp_path, monkeypatch):
 
 
 def test_channels_last_for_images_with_the_same_predictions(digits):
-    trainer = Trainer("fixmatch", digits, steps=5, **FAST)
+    trainer = Trainer(build_algorithm("fixmatch"), digits, steps=5, **FAST)
     assert trainer.channels_last  # image models take the channels-last layout on the CPU too
     images = torch.zeros(2, 1, 8, 8)
     assert trainer._layout(images).is_contiguous(memory_format=torch.channels_last)
-    plain = Trainer("fixmatch", digits, steps=5, channels_last=False, **FAST)
+    plain = Trainer(build_algorithm("fixmatch"), digits, steps=5, channels_last=False, **FAST)
     assert not plain.channels_last and plain._layout(images).is_contiguous()
     torch.testing.assert_close(trainer.predict(digits.test_images), plain.predict(digits.test_images),
                                rtol=1e-4, atol=1e-4)  # the same weights (seeded) give the same logits

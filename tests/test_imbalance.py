@@ -1,13 +1,7 @@
 import numpy as np
 import pytest
 
-from cissl_kit.data import (
-    class_groups,
-    long_tailed_counts,
-    make_lt_split,
-    step_counts,
-    unlabeled_counts,
-)
+from cissl_kit.data import class_groups, long_tailed_counts, make_lt_split, step_counts, unlabeled_counts
 
 
 def test_cifar10_lt_counts_match_the_published_split():

@@ -7,10 +7,10 @@ from torch import nn
 
 from cissl_kit import FixMatch, train
 from cissl_kit.algorithms import Batch, LayerMatch, StepContext
+from cissl_kit.algorithms.layermatch import avg_clustering_loss
 from cissl_kit.analysis import LayerGradientTracker, layer_gradient_report, pseudo_label_tilt
 from cissl_kit.models import SmallCNN
 from cissl_kit.models.base import FeatureClassifier
-from cissl_kit.algorithms.layermatch import avg_clustering_loss
 from cissl_kit.thresholds import SelfAdaptiveThreshold, fairness_loss, momentum_for
 
 
@@ -131,22 +131,24 @@ def test_self_adaptive_threshold_known_values():
     assert sat.mask(torch.tensor([[0.3, 0.7], [0.6, 0.4]])).tolist() == [1.0, 0.0]
 
 
-def test_sat_momentum_scales_with_the_run_and_the_code_start_opens_slowly():
+def test_sat_momentum_scales_with_the_run_and_the_start_at_one_opens_slowly():
     assert momentum_for(1000, 0.01) == pytest.approx(0.9) and momentum_for(2**20, 1000 / 2**20) == pytest.approx(0.999)
     assert momentum_for(50, 0.01) == 0.0  # a time constant under one step: no memory
-    code = SelfAdaptiveThreshold(4, momentum=0.9, start="code")
-    assert torch.equal(code.thresholds(), torch.ones(4))
+    one = SelfAdaptiveThreshold(4, momentum=0.9, start="one")
+    assert torch.equal(one.thresholds(), torch.ones(4))
     probs = torch.tensor([[0.7, 0.1, 0.1, 0.1]] * 3)
-    assert code.mask(probs).sum() == 0  # nothing passes at first: τ comes down from 1
-    paper = SelfAdaptiveThreshold(4, momentum=0.9)
-    assert paper.mask(probs).sum() == 3  # from 1/K almost everything passes
+    assert one.mask(probs).sum() == 0  # nothing passes at first: τ comes down from 1
+    freematch = SelfAdaptiveThreshold(4, momentum=0.9)  # FreeMatch's paper and code: 1/K
+    assert torch.allclose(freematch.thresholds(), torch.full((4,), 0.25))
+    assert freematch.mask(probs).sum() == 3  # from 1/K almost everything passes
+    assert FixMatch().sat_start == LayerMatch().sat_start == "freematch"
     # FixMatch sets the momentum from sat_horizon and the run length at every step
     algo = FixMatch(threshold_mode="freematch", sat_horizon=0.05)
     net = _setup(algo, SmallCNN(10))
     algo.training_step(net, _batch(), _ctx(total=400))
     assert algo.adaptive.momentum == pytest.approx(1 - 1 / 20)
-    with pytest.raises(ValueError, match="sat_start must be one of 'paper', 'code'"):
-        FixMatch(sat_start="usb")
+    with pytest.raises(ValueError, match="sat_start must be one of 'freematch', 'one'"):
+        FixMatch(sat_start="code")
 
 
 def _usb_entropy_loss(mask, logits_s, prob_model, label_hist):
@@ -186,7 +188,7 @@ def test_fairness_loss_matches_freematchs_code_and_is_zero_without_a_mask():
 
 
 def test_freematch_in_full_trains_with_the_fairness_loss(digits):
-    result = train(FixMatch(threshold_mode="freematch", fairness_weight=0.01, sat_start="code", sat_horizon=0.05),
+    result = train(FixMatch(threshold_mode="freematch", fairness_weight=0.01, sat_start="one", sat_horizon=0.05),
                    digits, steps=30, eval_every=30, log_every=10, progress=False)
     assert math.isfinite(result.history[-1]["loss_f"]) and result.history[-1]["loss_f"] != 0
 
@@ -201,6 +203,24 @@ def test_avg_clustering_averages_over_the_mask_or_the_batch():
     assert masked.item() == pytest.approx((per_sample[0] + per_sample[3]).item() / 2)
     assert batch.item() == pytest.approx((per_sample[0] + per_sample[3]).item() / 8)  # like L_u: over the batch
     assert masked.item() == pytest.approx(4 * batch.item())  # a pseudo-label weighs 1/mask-rate times more
+
+
+def test_the_papers_normalisation_divides_l_u_by_the_masked_count_too():
+    """Eq. 2 and Eq. 8 both divide by the number of samples that pass; u_average="masked" does so for L_u."""
+    batch = _batch()
+    torch.manual_seed(1)
+    with torch.no_grad():  # a threshold at the median confidence: half the weak views pass
+        threshold = torch.softmax(SmallCNN(10)(batch.x_ulb_w), 1).max(1).values.median().item()
+    losses = {}
+    for average in ("batch", "masked"):
+        torch.manual_seed(1)
+        net = SmallCNN(10)
+        algo = LayerMatch(threshold_mode="fixed", threshold=threshold, avg_clustering=False, u_average=average)
+        out = algo.training_step(_setup(algo, net), batch, _ctx())
+        losses[average], mask = out.logs["loss_u"].item(), out.mask
+    used = int(mask.sum())
+    assert 0 < used < mask.numel()  # some pass, some do not
+    assert losses["masked"] == pytest.approx(losses["batch"] * mask.numel() / used, rel=1e-5)
 
 
 def test_fixmatch_and_layermatch_train_with_self_adaptive_thresholds(digits):
@@ -262,7 +282,7 @@ def test_tracker_records_without_changing_training(digits):
 
 def test_tracker_reports_the_mask_the_model_trains_with(digits):
     """For every threshold mode the report's mask rate is the training step's, exactly."""
-    for inner in (LayerMatch(sat_start="paper"), FixMatch(threshold=0.95), LayerMatch(), LayerMatch(sat_horizon=0.05)):
+    for inner in (LayerMatch(sat_start="one"), FixMatch(threshold=0.95), LayerMatch(), LayerMatch(sat_horizon=0.05)):
         masks = {}
         step_of_inner = inner.training_step
 
@@ -277,8 +297,8 @@ def test_tracker_reports_the_mask_the_model_trains_with(digits):
         recorded = {r["step"]: r["mask_rate"] for r in tracker.records if r["layer"] == "head"}
         assert recorded == {step: masks[step] for step in (0, 10, 20)}, inner.name
         assert all(math.isfinite(r["threshold"]) for r in tracker.records)
-        if inner.threshold_mode == "freematch" and inner.sat_start == "paper":
-            assert recorded[0] == 1.0  # SAT starts at 1/K: every pseudo-label is used at step 0
+        if inner.threshold_mode == "freematch" and inner.sat_start == "freematch" and inner.sat_horizon == 0:
+            assert recorded[0] == 1.0  # SAT starts at 1/K (momentum 0.999): every pseudo-label is used at step 0
         if inner.threshold_mode == "fixed":
             assert all(r["threshold"] == pytest.approx(0.95) for r in tracker.records)
 

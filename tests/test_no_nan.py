@@ -9,11 +9,13 @@ import pytest
 import torch
 
 from cissl_kit import make_ssl_data
-from cissl_kit.algorithms import DARP, AlternateSampling, CReSTPlus, PseudoLabelLDAM, StepContext, build_algorithm
+from cissl_kit.algorithms import DARP, StepContext
 from cissl_kit.algorithms.ldam import class_balanced_weights, ldam_margins
-from cissl_kit.engine import TrainConfig, train
+from cissl_kit.engine import TrainConfig
 from cissl_kit.losses import certainty_enhanced_labels, logit_adjusted_cross_entropy, semantic_labels
 from cissl_kit.memory_bank import BalancedMemoryBank
+from cissl_kit.recipes import AlternateSampling, CReSTPlus, PseudoLabelLDAM
+from cissl_kit.registry import build_algorithm, train
 
 SHORT = TrainConfig(steps=12, batch_size=16, eval_every=6, log_every=3, progress=False)
 LOSS_KEYS = ("loss", "loss_s", "loss_u", "loss_ea", "loss_ac", "loss_s_b", "loss_u_b", "loss_consistency", "loss_abc",

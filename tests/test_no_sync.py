@@ -10,8 +10,17 @@ import pytest
 import torch
 
 from cissl_kit import Trainer, utils
-from cissl_kit.algorithms import ACR, ALGORITHMS, DARP, DASO, BalancedHeadNet, ClassifierTraining, EmbeddingTraining, TemporalConsistency
+from cissl_kit.algorithms import (
+    ACR,
+    DARP,
+    DASO,
+    BalancedHeadNet,
+    ClassifierTraining,
+    EmbeddingTraining,
+    TemporalConsistency,
+)
 from cissl_kit.models import build_model
+from cissl_kit.registry import ALGORITHMS, build_algorithm
 
 SYNCING = ("item", "tolist", "cpu", "numpy", "nonzero", "__bool__", "__float__", "__int__")
 
@@ -46,7 +55,7 @@ def _stage(name, data):
 
 @pytest.mark.parametrize("method", sorted(ALGORITHMS) + ["embedding", "classifier"])
 def test_training_steps_do_not_synchronise(method, digits, monkeypatch):
-    algorithm, net = _stage(method, digits) if method in ("embedding", "classifier") else (method, None)
+    algorithm, net = _stage(method, digits) if method in ("embedding", "classifier") else (build_algorithm(method), None)
     trainer = Trainer(algorithm, digits, net, steps=200, progress=False, log_every=1000, eval_every=1000)
     trainer.train_step()  # first step outside: lazy initialisation may inspect tensors
     with no_host_sync(monkeypatch):
@@ -69,7 +78,7 @@ def test_comparison_methods_refine_without_synchronising(algorithm, digits, monk
 
 @pytest.mark.parametrize("method", ["fixmatch", "semi"])
 def test_fit_pulls_to_the_host_only_at_log_and_evaluation_steps(method, digits, monkeypatch):
-    trainer = Trainer(method, digits, steps=40, log_every=10, eval_every=20, progress=False)
+    trainer = Trainer(build_algorithm(method), digits, steps=40, log_every=10, eval_every=20, progress=False)
     trainer.train_step()  # lazy initialisation outside
     pulled_at = set()
     for name in SYNCING:

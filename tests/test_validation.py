@@ -8,12 +8,14 @@ import torch
 from torch import nn
 
 from cissl_kit import make_ssl_data
-from cissl_kit.algorithms import AlternateSampling, FixMatch, SeMi, build_algorithm
+from cissl_kit.algorithms import FixMatch, SeMi
 from cissl_kit.cli import main
 from cissl_kit.data import long_tailed_counts, make_sampler, unlabeled_counts
-from cissl_kit.engine import TrainConfig, Trainer, train
+from cissl_kit.engine import TrainConfig, Trainer
 from cissl_kit.memory_bank import BalancedMemoryBank
 from cissl_kit.models import build_model
+from cissl_kit.recipes import AlternateSampling
+from cissl_kit.registry import build_algorithm, train
 
 FAMILIES = {
     "wrong type": [
@@ -22,10 +24,12 @@ FAMILIES = {
         (lambda d: TrainConfig(steps=1.5), TypeError, "steps must be an integer >= 1, got 1.5"),
         (lambda d: FixMatch(threshold="high"), TypeError, "threshold must be a number in [0, 1]"),
         (lambda d: SeMi(use_oheml="yes"), TypeError, "use_oheml must be True or False"),
-        (lambda d: Trainer("fixmatch", d, config={"steps": 3}), TypeError, "config must be a TrainConfig"),
-        (lambda d: Trainer("fixmatch", "digits"), TypeError, "data must be an SSLData"),
-        (lambda d: Trainer(42, d), TypeError, "algorithm must be an Algorithm or a method name"),
-        (lambda d: Trainer("fixmatch", d, model="resnet18"), TypeError, "set TrainConfig(model=...)"),
+        (lambda d: Trainer(build_algorithm("fixmatch"), d, config={"steps": 3}), TypeError, "config must be a TrainConfig"),
+        (lambda d: Trainer(build_algorithm("fixmatch"), "digits"), TypeError, "data must be an SSLData"),
+        (lambda d: Trainer(42, d), TypeError, "algorithm must be a one-step Algorithm, got 42: build one by name"),
+        (lambda d: Trainer("fixmatch", d), TypeError, "build one by name with cissl_kit.build_algorithm(name)"),
+        (lambda d: Trainer(AlternateSampling(), d), TypeError, "a multi-stage recipe (decoupling, alternate"),
+        (lambda d: Trainer(build_algorithm("fixmatch"), d, model="resnet18"), TypeError, "set TrainConfig(model=...)"),
         (lambda d: TrainConfig(checkpoint=3), TypeError, "checkpoint must be a file path"),
         (lambda d: TrainConfig(amp="yes"), TypeError, "amp must be True or False, got 'yes'"),
         (lambda d: TrainConfig(nesterov=2), TypeError, "nesterov must be True or False, got 2"),
@@ -53,9 +57,9 @@ FAMILIES = {
         (lambda d: make_sampler("random", torch.arange(10), 10**12), ValueError,
          "a batch of 1,000,000,000,000 indices needs at least"),
         (lambda d: BalancedMemoryBank(10, slots=10**12, dim=128), ValueError, "lower slots (CLI: --bank-slots)"),
-        (lambda d: Trainer("fixmatch", d, batch_size=10**9), ValueError,
+        (lambda d: Trainer(build_algorithm("fixmatch"), d, batch_size=10**9), ValueError,
          "a training step on 5,000,000,000 images (batch_size 1,000,000,000, uratio 2, 2 unlabeled view(s))"),
-        (lambda d: Trainer("supervised", d, batch_size=10**9), ValueError,
+        (lambda d: Trainer(build_algorithm("supervised"), d, batch_size=10**9), ValueError,
          "a training step on 1,000,000,000 images (batch_size 1,000,000,000, uratio 2, 0 unlabeled view(s))"),
     ],
     "unknown name": [
@@ -67,7 +71,7 @@ FAMILIES = {
         (lambda d: build_algorithm("SeMi"), ValueError, "got 'SeMi' (did you mean 'semi'?)"),
         (lambda d: train("mixmatch", d), ValueError, "method must be one of 'supervised'"),
         (lambda d: build_algorithm("fixmatch", tau=0.3), ValueError, "method 'fixmatch' has no hyper-parameter tau"),
-        (lambda d: Trainer("fixmatch", d, stepz=3), TypeError, "stepz is not a training-loop setting"),
+        (lambda d: Trainer(build_algorithm("fixmatch"), d, stepz=3), TypeError, "stepz is not a training-loop setting"),
         (lambda d: TrainConfig(schedule="linear"), ValueError, "schedule must be one of 'cosine', 'constant'"),
         (lambda d: make_sampler("weird", torch.arange(3), 2), ValueError, "sampler must be one of 'random', 'balanced'"),
         (lambda d: build_model("vit", 10, (1, 8, 8)), ValueError, "model must be one of 'small_cnn'"),
@@ -75,7 +79,7 @@ FAMILIES = {
     "mismatched class counts": [
         (lambda d: make_ssl_data("digits", unlabeled_profile=[5, 4, 3]), ValueError,
          "explicit unlabeled counts must have num_classes=10 entries, got 3"),
-        (lambda d: Trainer("fixmatch", d, model=build_model("small_cnn", 5, d.input_shape)), ValueError,
+        (lambda d: Trainer(build_algorithm("fixmatch"), d, model=build_model("small_cnn", 5, d.input_shape)), ValueError,
          "model.head has 5 outputs but the data has 10 classes"),
         (lambda d: make_sampler("balanced", torch.arange(4), 2, labels=torch.tensor([0, 1, 2, 7]), num_classes=3),
          ValueError, "labels must lie in [0, 2]"),
@@ -89,8 +93,8 @@ FAMILIES = {
          "data_batch_1 is not a readable cifar10 file (Ran out of input)"),
     ],
     "model without features or head": [
-        (lambda d: Trainer("fixmatch", d, model=nn.Linear(64, 10)), TypeError, "model must have a features(x) method"),
-        (lambda d: Trainer("fixmatch", d, model=_NoLinearHead()), TypeError, "model must have a linear classifier 'head'"),
+        (lambda d: Trainer(build_algorithm("fixmatch"), d, model=nn.Linear(64, 10)), TypeError, "model must have a features(x) method"),
+        (lambda d: Trainer(build_algorithm("fixmatch"), d, model=_NoLinearHead()), TypeError, "model must have a linear classifier 'head'"),
     ],
 }
 
@@ -130,9 +134,9 @@ def test_bad_input_names_the_parameter_and_what_is_allowed(family, index, digits
 
 def test_a_refused_resume_leaves_the_trainer_as_it_was(digits, tmp_path):
     path = tmp_path / "fixmatch.pt"
-    Trainer("fixmatch", digits, config=TrainConfig(steps=3, progress=False)).fit()
-    Trainer("fixmatch", digits, config=TrainConfig(steps=3, progress=False)).save_checkpoint(path)
-    trainer = Trainer("fixmatch", digits, config=TrainConfig(steps=3, batch_size=32, progress=False))
+    Trainer(build_algorithm("fixmatch"), digits, config=TrainConfig(steps=3, progress=False)).fit()
+    Trainer(build_algorithm("fixmatch"), digits, config=TrainConfig(steps=3, progress=False)).save_checkpoint(path)
+    trainer = Trainer(build_algorithm("fixmatch"), digits, config=TrainConfig(steps=3, batch_size=32, progress=False))
     before = {k: v.clone() for k, v in trainer.net.state_dict().items()}
     with pytest.raises(ValueError, match="batch_size"):
         trainer.resume(path)

@@ -1,5 +1,5 @@
 """ABC (Lee et al., NeurIPS 2021): an auxiliary balanced classifier on FixMatch, as in USB
-(``semilearn/imb_algorithms/abc/abc.py``; the DASO repository's ``fm_abc`` is the same).
+(``semilearn/imb_algorithms/abc/abc.py``), whose ABC rows (and their USB re-runs) this kit compares with.
 
 A second linear head on the shared features is trained, next to FixMatch, on samples kept by
 class-balanced Bernoulli masks, and gives the predictions:
@@ -13,6 +13,19 @@ class-balanced Bernoulli masks, and gives the predictions:
 Its loss, ``abc_loss_ratio · (L_lb + L_ulb)``, is added to FixMatch's; the gradients reach the
 shared features, as in USB. A class without labeled images (N_k = 0) is kept with probability 1
 and N_min is the smallest non-zero count.
+
+The other two codes differ from USB's, and so from this kit:
+
+* the original ``LeeHyuck/ABC`` (``ABCcode0920/ABCfix.py``, commit 89fdfd1) trains the auxiliary head
+  on *soft* pseudo-labels (its own weak-view softmax) with *two* strong views, keeps a sample with
+  probability ``N_last/N_k`` (the last class's count), and eases the unlabeled masks in over a fixed
+  500-epoch schedule (``epoch/500``);
+* DASO's ``lib/algorithm/fm_abc.py`` (commit 3541a6c) also uses soft pseudo-labels, ``N_last/N_k`` and
+  ``iter/500`` of 500 epochs, with one strong view.
+
+USB's hard labels above ``abc_p_cutoff``, ``N_min/N_k`` and ``progress`` over the run's own length
+are what this kit follows. On an exponential profile the last class is the smallest, so
+``N_last = N_min`` there.
 """
 
 from __future__ import annotations

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_float, check_int
 
@@ -152,45 +151,6 @@ class Algorithm:
 
     def hparams(self) -> dict:
         return dataclasses.asdict(self)
-
-
-@dataclass
-class Recipe:
-    """A method made of several engine runs (stages), such as decoupled training or Alternate
-    Sampling. Subclasses are dataclasses whose fields are their hyper-parameters and implement
-    :meth:`fit`, which returns a :class:`~cissl_kit.engine.TrainResult` with one history row per stage;
-    with ``resume=True`` it continues from ``config.checkpoint``.
-    """
-
-    name: ClassVar[str] = "recipe"
-
-    def __post_init__(self) -> None:
-        check_hparams(self)
-
-    @property
-    def uses_unlabeled_data(self) -> bool:
-        """False for a recipe that trains on the labeled set alone."""
-        return True
-
-    def fit(self, data: Any, config: Any = None, model: nn.Module | None = None, resume: bool = False) -> Any:
-        raise NotImplementedError
-
-    def hparams(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-def run_to_the_end(name: str, run: Any, advance: Callable[[], str | None], total: int) -> Any:
-    """Call ``advance()`` (which runs a recipe's next stage and names it, or returns None when all
-    are done) under a progress bar; returns ``run.result()``, or on Ctrl-C the result of the stages
-    so far, ``run.result(interrupted=True)`` (the last checkpoint stays on disk)."""
-    with tqdm(total=total, initial=len(run.records), desc=name, disable=not run.config.progress) as bar:
-        try:
-            while (stage := advance()) is not None:
-                bar.set_postfix_str(f"{stage} · acc {run.records[-1]['accuracy']:.3f}", refresh=False)
-                bar.update(1)
-        except KeyboardInterrupt:
-            return run.result(interrupted=True)
-    return run.result()
 
 
 def _int_or_none(value: float | None) -> int | None:

@@ -119,6 +119,11 @@ class DARP(FixMatch):
         self.pseudo_orig = torch.full((n, k), 1.0 / k, dtype=self.dtype, device=device)
         self.pseudo_refine = self.pseudo_orig.clone()
 
+    def first_refinement(self, total_steps: int) -> int:
+        """The first step past the warm-up: the first step k with k > warm-up · total (in exact arithmetic;
+        the product is rounded to 9 decimals first, so 0.29 · 100 counts as 29, not 28.999…)."""
+        return math.floor(round(self.darp_warmup * total_steps, 9)) + 1
+
     def training_step(self, net: nn.Module, batch: Batch, ctx: StepContext) -> StepOutput:
         logits_lb, logits_w, logits_s = forward_split(net, batch.x_lb, batch.x_ulb_w, batch.x_ulb_s)
         loss_s = logit_adjusted_cross_entropy(logits_lb, batch.y_lb, ctx.log_prior, self.logit_adjust_tau)
@@ -127,8 +132,8 @@ class DARP(FixMatch):
         rows = self.row_of[batch.idx_ulb]
         self.pseudo_orig[rows] = probs.to(self.dtype)
         targets = probs
-        if ctx.progress > self.darp_warmup:
-            first = math.floor(self.darp_warmup * ctx.total_steps) + 1  # the first step past the warm-up
+        first = self.first_refinement(ctx.total_steps)
+        if ctx.step >= first:  # past the warm-up, in whole steps (no float comparison of fractions)
             if ctx.step % self.darp_refine_every == 0 or ctx.step == first:
                 self.pseudo_refine = darp_refine(self.pseudo_orig, self.target, self.darp_alpha, self.darp_iter_T)
             targets = self.pseudo_refine[rows].float()

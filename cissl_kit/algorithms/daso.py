@@ -3,6 +3,11 @@ as in the official code (``ytaek-oh/daso``, ``lib/models/daso_model.py``).
 
 * **Class-balanced queue of prototypes**: every step the EMA network's features of the labeled
   batch enter a per-class queue of ``queue_size`` (FIFO); a class's prototype is its queue's mean.
+  The EMA network computes them in train mode, as in the official code (``lib/models/daso_model.py``
+  calls the EMA model, which ``EMAModel.__init__`` and every evaluation leave in train mode; commit
+  3541a6c) and USB's port: its BatchNorm normalises with the labeled batch's own statistics, not
+  the running ones. (Its running statistics, updated by that forward, are overwritten by the
+  network's at the step's EMA update, as every step.)
 * **Semantic pseudo-label** of a weak view: ``q_s = softmax(cos(z_w, prototypes)/T_proto)``.
 * **Distribution-aware blending** (DASO Eq. 4–5): with the class histogram of the pseudo-labels of
   the last period, ``v = (hist^{1/T_dist} normalised) / max``, a linear pseudo-label p of predicted
@@ -27,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._checks import check_fits_in_memory
 from ..losses import Consistency, logit_adjusted_cross_entropy, masked_cross_entropy
 from .base import Batch, StepContext, StepOutput, hparam
 from .fixmatch import FixMatch
@@ -100,15 +106,17 @@ class DASO(FixMatch):
     def setup(self, net: nn.Module, data) -> None:
         super().setup(net, data)
         k, dim = data.num_classes, net.head.in_features
+        check_fits_in_memory(f"DASO's prototype queue of {k} classes × {self.queue_size:,} features × {dim} dimensions",
+                             4 * k * self.queue_size * dim, data.device, "lower queue_size (CLI: --queue-size)")
         self.queue = PrototypeQueue(k, self.queue_size, dim, data.device)
         self.histogram = torch.zeros(k, device=data.device)  # the last finished period's
         self.counting = torch.zeros(k, device=data.device)  # the period under way
 
     def training_step(self, net: nn.Module, batch: Batch, ctx: StepContext) -> StepOutput:
-        with torch.no_grad():  # the EMA network's labeled features enter the queue (the code)
+        with torch.no_grad():  # the EMA network's labeled features, in train mode, enter the queue (the code)
             teacher = ctx.ema_net if ctx.ema_net is not None else net
             was_training = teacher.training
-            teacher.eval()
+            teacher.train()
             self.queue.push(teacher.features(batch.x_lb).float(), batch.y_lb)
             teacher.train(was_training)
         sizes = [batch.x_lb.shape[0], batch.x_ulb_w.shape[0], batch.x_ulb_s.shape[0]]

@@ -24,19 +24,23 @@ from ..thresholds import THRESHOLD_MODES
 from .base import Batch, StepContext, StepOutput, hparam
 from .fixmatch import FixMatch
 
+AVERAGES = ("masked", "batch")
 
-AC_AVERAGES = ("masked", "batch")
+
+def masked_average(per_sample: Tensor, mask: Tensor, average: str) -> Tensor:
+    """The mean of ``per_sample · mask`` over the samples that pass (``"masked"``: Eq. 2 and Eq. 8 divide
+    by their count) or over the whole unlabeled batch (``"batch"``: FixMatch's code); 0 when none passes."""
+    if average == "masked":
+        return (per_sample * mask).sum() / mask.sum().clamp_min(1.0)
+    return mean_or_zero(per_sample * mask)
 
 
 def avg_clustering_loss(features: Tensor, weight: Tensor, bias: Tensor, pseudo_labels: Tensor, mask: Tensor,
                         average: str = "masked") -> Tensor:
     """Eq. 8: cross-entropy of the pseudo-labels through the averaged classifier (W̄, b̄) on the
-    samples that pass the threshold, averaged over those samples (``"masked"``, Eq. 8 as written)
-    or over the whole unlabeled batch (``"batch"``, like L_u); 0 when none passes."""
-    per_sample = F.cross_entropy(F.linear(features, weight, bias), pseudo_labels, reduction="none") * mask
-    if average == "masked":
-        return per_sample.sum() / mask.sum().clamp_min(1.0)
-    return mean_or_zero(per_sample)
+    samples that pass the threshold, averaged as :func:`masked_average` says."""
+    return masked_average(F.cross_entropy(F.linear(features, weight, bias), pseudo_labels, reduction="none"),
+                          mask, average)
 
 
 @dataclass
@@ -45,19 +49,18 @@ class LayerMatch(FixMatch):
 
     Total loss (Eq. 9): ``Grad-ReLU(L_s + w_u·L_u + w_ac·L_AC)``.
 
-    Defaults chosen from a 3-seed measurement on mnist-LT, 1,000 steps, consistent and reversed
-    unlabeled data (``benchmarks/paper_tables.py layermatch``), by the pseudo-label accuracy and
-    mask rate over the first 10% of training:
+    LayerMatch is a *balanced* SSL method (balanced CIFAR-10/100, STL-10 and ImageNet-100 in the
+    paper, with a ViT in its main track); the kit applies it to imbalanced data.
 
-    * the self-adaptive threshold starts at 1, as FreeMatch's code does (``sat_start="code"``),
-      with the paper's momentum 0.999: PL accuracy 99.8% / 96.7% (consistent / reversed) at a mask
-      rate of 21% / 6%. From the paper's 1/K every pseudo-label passes (mask 100%, 70% / 25% right);
-      scaling the momentum to the run (a 1% horizon) still passes 89% / 70% (76% / 35% right).
-    * L_AC is averaged over the whole unlabeled batch (``ac_average="batch"``), like L_u. Averaged
-      over the masked samples only (Eq. 8 as written), each pseudo-label weighs 1/mask-rate times
-      more in L_AC than in L_u — 15–40× early in a reversed run — and the few early mistakes are
-      amplified: first-10% PL accuracy 90.9% against 96.7% (reversed), test accuracy 92.7 ± 2.9
-      against 94.4 ± 1.3.
+    The self-adaptive threshold is FreeMatch's, as the paper's runs (built on USB) use it: from 1/K,
+    with the time constant scaled to the run (see :class:`FixMatch`). Eq. 2 and Eq. 8 divide L_u and
+    L_AC by the number of samples that pass; the kit's default averages both over the whole
+    unlabeled batch, as FixMatch's code does for L_u (``u_average``, ``ac_average``; "masked" is the
+    paper's). Measured on mnist-LT, 1,000 steps, 3 seeds (``benchmarks/paper_tables.py layermatch``):
+    with these thresholds 64–86% of the pseudo-labels pass from the start, so the two differ by a
+    factor of about 1.2–1.6 only, and neither the first-10% pseudo-label accuracy (consistent /
+    reversed: batch 78.0 / 38.5%, the paper's 77.6 / 33.6%) nor the test accuracy (94.5 / 89.3
+    against 94.5 / 89.1) tells them apart at this scale.
     """
 
     name = "layermatch"
@@ -70,8 +73,10 @@ class LayerMatch(FixMatch):
     ac_momentum: float = hparam(0.999, "m: EMA rate of the averaged classifier", low=0.0, high=1.0)
     ac_lr: float = hparam(5e-4, "α: step size of the averaged classifier on L_AC", low=0.0)
     ac_weight: float = hparam(1.0, "w_ac: weight of the Avg-Clustering loss", low=0.0)
-    ac_average: str = hparam("batch", "average L_AC over the whole unlabeled batch (batch, like L_u) or over the "
-                                      "samples that pass the threshold (masked, Eq. 8 as written)", choices=AC_AVERAGES)
+    u_average: str = hparam("batch", "average L_u over the whole unlabeled batch (batch, FixMatch's code) or over "
+                                     "the samples that pass the threshold (masked, Eq. 2)", choices=AVERAGES)
+    ac_average: str = hparam("batch", "average L_AC over the whole unlabeled batch (batch) or over the samples that "
+                                      "pass the threshold (masked, Eq. 8)", choices=AVERAGES)
     avg_weight = None  # W̄ and b̄, made in setup (not hyper-parameters)
     avg_bias = None
 
@@ -89,6 +94,9 @@ class LayerMatch(FixMatch):
         logits_w, logits_s = F.linear(feats_u, weight, bias).split([n_u, n_u])
         loss_s = logit_adjusted_cross_entropy(logits_lb, batch.y_lb, ctx.log_prior, self.logit_adjust_tau)
         u = fixmatch_consistency_loss(logits_w, logits_s, self._threshold(ctx))
+        if self.u_average == "masked":  # Eq. 2: over the samples that pass
+            u = u._replace(loss=masked_average(F.cross_entropy(logits_s, u.pseudo_labels, reduction="none"), u.mask,
+                                               "masked"))
         fairness = self._fairness(logits_s, u.mask)
         if not self.avg_clustering:
             return self._output(loss_s, u, **fairness)

@@ -7,6 +7,7 @@ error says where to put them.
 
 from __future__ import annotations
 
+import codecs
 import importlib.util
 import pickle
 from dataclasses import dataclass
@@ -183,23 +184,79 @@ CIFAR_STATS = {
 }
 
 
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, bytes, numbers and numpy arrays, and nothing else: a CIFAR batch file
+    that names any other class or function (a crafted file that would run code) is refused before
+    anything in it runs."""
+
+    def find_class(self, module: str, name: str):
+        allowed = _ALLOWED_GLOBALS.get((module, name))
+        if allowed is None:
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a CIFAR batch file never holds "
+                                         "(only numpy arrays and plain data are read)")
+        return allowed
+
+
+def _numpy_internal(module: str, name: str):
+    core = getattr(np, "_core", None)  # numpy >= 2; numpy.core before
+    return getattr(getattr(core if core is not None else np.core, module), name)
+
+
+_ALLOWED_GLOBALS = {  # what numpy arrays pickle to, in numpy 1 and 2, protocols 2 to 5
+    **{(f"numpy.{core}.{module}", name): _numpy_internal(module, name) for core in ("core", "_core")
+       for module, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer"))},
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): codecs.encode,  # how Python 3's protocol 2 writes bytes
+}
+
+
+def read_cifar_pickle(path: Path) -> dict:
+    """One CIFAR python-pickle file with :class:`_ArraysOnlyUnpickler` (``pickle.load`` would run any
+    code a crafted file names)."""
+    with open(path, "rb") as handle:
+        entry = _ArraysOnlyUnpickler(handle, encoding="bytes").load()
+    if not isinstance(entry, dict):
+        raise TypeError(f"it holds a {type(entry).__name__}, not a dict of arrays")
+    return entry
+
+
+def _cifar_labels(values, count: int, num_classes: int) -> np.ndarray:
+    """The labels of a batch as int64, checked: integers, one per image, each in [0, num_classes)."""
+    labels = np.asarray(values)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"its labels must be a list of integers, got {labels.dtype} values of shape {labels.shape}")
+    if labels.shape[0] != count:
+        raise ValueError(f"it has {labels.shape[0]} labels for {count} images")
+    if count and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"its labels must lie in 0..{num_classes - 1}, found {labels.min()}..{labels.max()}")
+    return labels.astype(np.int64)
+
+
 def load_cifar(root: Path, name: str = "cifar10", download: bool = False) -> RawDataset:
-    """CIFAR-10/100 from the python-pickle batches under ``root`` (``cifar-10-batches-py/`` …)."""
+    """CIFAR-10/100 from the python-pickle batches under ``root`` (``cifar-10-batches-py/`` …), read
+    with a restricted unpickler and checked (image shape, one integer label in range per image,
+    the class count of the meta file) before anything trains."""
     folder, train_files, test_files, label_key = CIFAR_FILES[name]
     base = Path(root) / folder
     needed = [base / f for f in train_files + test_files]
     if not all(p.exists() for p in needed):
         _download(name, root, download, needed)
+    num_classes = 10 if name == "cifar10" else 100
 
     def read(files: list[str]) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = [], []
         for f in files:
             try:
-                with open(base / f, "rb") as handle:
-                    entry = pickle.load(handle, encoding="bytes")
-                xs.append(np.asarray(entry[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-                ys.append(np.asarray(entry[label_key], dtype=np.int64))
-            except (EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError, IndexError) as error:
+                entry = read_cifar_pickle(base / f)
+                data = np.asarray(entry[b"data"])
+                if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+                    raise ValueError(f"its images must be uint8 rows of 3×32×32 bytes, got {data.dtype} of shape "
+                                     f"{data.shape}")
+                xs.append(data.reshape(-1, 3, 32, 32))
+                ys.append(_cifar_labels(entry[label_key], data.shape[0], num_classes))
+            except (EOFError, OSError, pickle.UnpicklingError, KeyError, TypeError, ValueError, IndexError,
+                    AttributeError) as error:
                 raise _damaged(name, base / f, root, error) from error
         return np.concatenate(xs), np.concatenate(ys)
 
@@ -207,11 +264,16 @@ def load_cifar(root: Path, name: str = "cifar10", download: bool = False) -> Raw
     test_x, test_y = read(test_files)
     meta_name = "batches.meta" if name == "cifar10" else "meta"
     meta_key = b"label_names" if name == "cifar10" else b"fine_label_names"
-    num_classes = 10 if name == "cifar10" else 100
     class_names = [str(k) for k in range(num_classes)]
     if (base / meta_name).exists():
-        with open(base / meta_name, "rb") as handle:
-            class_names = [n.decode() for n in pickle.load(handle, encoding="bytes")[meta_key]]
+        try:
+            names = read_cifar_pickle(base / meta_name)[meta_key]
+            class_names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+            if len(class_names) != num_classes:
+                raise ValueError(f"it names {len(class_names)} classes, not {num_classes}")
+        except (EOFError, OSError, pickle.UnpicklingError, KeyError, TypeError, ValueError, AttributeError,
+                UnicodeDecodeError) as error:
+            raise _damaged(name, base / meta_name, root, error) from error
     mean, std = CIFAR_STATS[name]
     return RawDataset(name, train_x, train_y, test_x, test_y, class_names, mean, std, flip=True, fill=0.5)
 

@@ -15,7 +15,15 @@ from .._checks import check_choice, check_float, check_int
 from ..utils import resolve_device
 from .augment import Augmenter, ImageAugmenter, VectorAugmenter
 from .datasets import DEFAULT_ROOT, RawDataset, load_dataset
-from .imbalance import UNLABELED_PROFILES, LTSplit, class_groups, long_tailed_counts, make_lt_split, step_counts, unlabeled_counts
+from .imbalance import (
+    UNLABELED_PROFILES,
+    LTSplit,
+    class_groups,
+    long_tailed_counts,
+    make_lt_split,
+    step_counts,
+    unlabeled_counts,
+)
 
 PROFILES = ("exponential", "step")
 

@@ -123,7 +123,7 @@ def plot_benchmark(rows: Sequence[Mapping], metric: str = "accuracy", ax: Axes |
                    title: str | None = None, legend: str | None = "below") -> Axes:
     """Grouped bars of a benchmark's mean ``metric`` (percent) per setting and method, ± one std over
     seeds; ``legend``: ``"below"``, ``"right"`` or ``None``."""
-    from ..benchmark import summarize
+    from ..stats import summarize
 
     ax = _axes(ax, (7, 3.5))
     summary = summarize(rows, (metric,))

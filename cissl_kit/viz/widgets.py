@@ -44,7 +44,6 @@ def split_explorer(n_max: int = 1500, imbalance_ratio: float = 100.0, m_max: int
     Returns ``(panel, draw)``: the widget to display and the drawing function it calls.
     """
     import ipywidgets as w
-    from IPython.display import display
 
     style = {"description_width": "150px"}
     layout = w.Layout(width="420px")
@@ -226,7 +225,7 @@ def benchmark_explorer(rows, profile: str | None = None, metric: str = "per-clas
     confusion matrix (first seed). ``rows``: a benchmark's results. Returns ``(panel, draw)``."""
     import ipywidgets as w
 
-    from ..benchmark import per_class_means
+    from ..stats import per_class_means
     from .plots import plot_confusion, plot_per_class
 
     means = per_class_means(rows)

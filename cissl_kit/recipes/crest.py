@@ -30,11 +30,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..algorithms.base import hparam
+from ..algorithms.fixmatch import FixMatch
+from ..algorithms.fixmatch_da import FixMatchDA
 from ..checkpoint import check_resumable, data_identity, load_checkpoint, save_checkpoint
-from ..losses import Consistency, logit_adjusted_cross_entropy, masked_cross_entropy
+from ..engine import TrainConfig, Trainer, TrainResult
 from ..metrics import PseudoLabelStats
-from .base import Batch, Recipe, StepContext, StepOutput, forward_split, hparam, run_to_the_end
-from .fixmatch import FixMatch
+from .base import Recipe, run_to_the_end
 
 
 def crest_sampling_rates(labeled_counts: Tensor, alpha: float) -> Tensor:
@@ -65,48 +67,6 @@ def select_pseudo_labels(probs: Tensor, rates: Tensor) -> tuple[Tensor, Tensor]:
 
 
 @dataclass
-class FixMatchDA(FixMatch):
-    """FixMatch with distribution alignment towards the labeled distribution to the power t
-    (CReST+'s per-generation algorithm; t = 1 aligns to π itself)."""
-
-    name = "fixmatch_da"
-    dist_align_t: float = hparam(1.0, "t: align the pseudo-labels to π^t normalised (1: π)", low=0.0, high=1.0)
-    da_momentum: float = hparam(0.999, "EMA momentum of the model's mean prediction p̄ (USB: 0.999)", low=0.0, high=1.0)
-    target_prior = None  # π; set by the recipe to the original labeled distribution, else from the data
-
-    def setup(self, net: nn.Module, data) -> None:
-        super().setup(net, data)
-        prior = self.target_prior.to(data.device) if self.target_prior is not None else data.class_prior()
-        target = prior ** self.dist_align_t
-        self.target = target / target.sum()
-        self.p_model = None  # the first batch's mean, then an EMA (USB's DistAlignEMAHook)
-
-    def align(self, probs: Tensor) -> Tensor:
-        mean = probs.mean(0)
-        self.p_model = mean if self.p_model is None else self.p_model * self.da_momentum + mean * (1 - self.da_momentum)
-        aligned = probs * (self.target + 1e-6) / (self.p_model + 1e-6)
-        return aligned / aligned.sum(1, keepdim=True)
-
-    def training_step(self, net: nn.Module, batch: Batch, ctx: StepContext) -> StepOutput:
-        logits_lb, logits_w, logits_s = forward_split(net, batch.x_lb, batch.x_ulb_w, batch.x_ulb_s)
-        loss_s = logit_adjusted_cross_entropy(logits_lb, batch.y_lb, ctx.log_prior, self.logit_adjust_tau)
-        probs = torch.softmax(logits_w.detach().float(), dim=1)
-        aligned = self.align(probs) if probs.shape[0] else probs
-        mask = self._mask(aligned, ctx)
-        pseudo_labels = aligned.argmax(1)
-        u = Consistency(masked_cross_entropy(logits_s, pseudo_labels, mask), mask, pseudo_labels, probs)
-        return self._output(loss_s, u, **self._fairness(logits_s, mask))
-
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "p_model": self.p_model}
-
-    def load_state_dict(self, state: dict) -> None:
-        state = dict(state)
-        self.p_model = state.pop("p_model")
-        super().load_state_dict(state)
-
-
-@dataclass
 class CReSTPlus(Recipe):
     """CReST+ (or CReST with ``progressive_alignment=False``): generations of FixMatch self-training."""
 
@@ -117,9 +77,16 @@ class CReSTPlus(Recipe):
     progressive_alignment: bool = hparam(True, "CReST+'s progressive distribution alignment (False: CReST)")
     threshold: float = hparam(0.95, "FixMatch's confidence threshold", low=0.0, high=1.0)
 
+    def check_config(self, config) -> None:
+        if config.steps < self.generations:
+            raise ValueError(f"{self.name} shares steps ({config.steps}) among generations ({self.generations}): "
+                             f"generations must be at most steps (CLI: --generations, --steps)")
+
     def start(self, data, config=None, model: nn.Module | None = None) -> "CReSTRun":
         """A :class:`CReSTRun` to drive generation by generation."""
-        return CReSTRun(self, data, config, model)
+        run = CReSTRun(self, data, config, model)
+        self.check_config(run.config)
+        return run
 
     def fit(self, data, config=None, model: nn.Module | None = None, resume: bool = False):
         run = self.start(data, config, model)
@@ -137,8 +104,6 @@ class CReSTRun:
     the next one adds; ``records`` holds a row per finished generation, ``history`` every evaluation."""
 
     def __init__(self, recipe: CReSTPlus, data, config=None, model: nn.Module | None = None) -> None:
-        from ..engine import TrainConfig
-
         self.recipe, self.data, self.model = recipe, data, model
         self.config = config or TrainConfig()
         self.prior = data.class_prior()
@@ -176,8 +141,6 @@ class CReSTRun:
 
     def next_generation(self) -> int | None:
         """Train the next generation and select its pseudo-labels; its number, or None when all have run."""
-        from ..engine import Trainer
-
         g = self.generation
         if g >= self.recipe.generations:
             return None
@@ -248,8 +211,6 @@ class CReSTRun:
         return self
 
     def result(self, interrupted: bool = False):
-        from ..engine import TrainResult
-
         trainer, data = self.last_trainer, self.data
         last = self.last_final or (self.records[-1] if self.records else {})  # a resumed, finished run: its record
         final = {**last, "step": self.steps_before(self.generation), "generations": self.generation}

@@ -22,84 +22,21 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..algorithms.base import Algorithm, hparam
+from ..algorithms.decoupled import ClassifierTraining, EmbeddingTraining, TemporalConsistency
+from ..algorithms.ldam import LDAMDRW
+from ..algorithms.semi import BalancedHeadNet
 from ..checkpoint import check_resumable, data_identity, fits_this_run, load_checkpoint, save_checkpoint
 from ..data.samplers import SAMPLERS
+from ..engine import TrainConfig, Trainer, TrainResult, eval_batch_size
 from ..metrics import PseudoLabelStats, classification_report
+from ..models import build_model, check_model, default_model
 from ..utils import seed_everything
-from .base import Algorithm, Batch, Recipe, StepContext, StepOutput, hparam, run_to_the_end
-from .ldam import LDAMDRW
-from .semi import BalancedHeadNet
+from .base import Recipe, run_to_the_end
 
 DATA_CHOICES = ("all", "labeled")
-
-
-class TemporalConsistency:
-    """Each sample's class probabilities from when it was last seen (the previous epoch's, under
-    random sampling), and the KL term of Eq. 3 against the current ones."""
-
-    def __init__(self, num_samples: int, num_classes: int, device: torch.device | str = "cpu") -> None:
-        self.probs = torch.zeros(num_samples, num_classes, device=device)
-        self.seen = torch.zeros(num_samples, dtype=torch.bool, device=device)
-
-    def loss(self, indices: Tensor, logits: Tensor) -> Tensor:
-        """Mean over the batch of KL(p^{e−1} ‖ p^e) for samples seen before (0 for new ones); then remember p^e."""
-        log_p = F.log_softmax(logits.float(), dim=1)
-        previous = self.probs[indices]
-        kl = F.kl_div(log_p, previous, reduction="none").sum(1) * self.seen[indices].float()  # Eq. 3
-        with torch.no_grad():
-            self.probs[indices] = log_p.exp()
-            self.seen[indices] = True
-        return kl.mean()
-
-
-@dataclass
-class EmbeddingTraining(Algorithm):
-    """Train f + g′ (``head``) with cross-entropy plus λ · temporal consistency (Eq. 2–4)."""
-
-    name = "embedding"
-    sampler: str = hparam("random", "sampling of the training set", choices=SAMPLERS)
-    consistency_weight: float = hparam(1.0, "λ of the temporal-consistency loss", low=0.0)
-    memory = None  # a TemporalConsistency shared across stages (set by AlternateRun)
-
-    def training_step(self, net: nn.Module, batch: Batch, ctx: StepContext) -> StepOutput:
-        logits = net(batch.x_lb)
-        loss_ce = F.cross_entropy(logits, batch.y_lb)  # Eq. 2
-        logs = {"loss_s": loss_ce.detach()}
-        loss = loss_ce
-        if self.consistency_weight and self.memory is not None:
-            loss_consist = self.memory.loss(batch.idx_lb, logits)
-            loss = loss + self.consistency_weight * loss_consist  # Eq. 4
-            logs["loss_consistency"] = loss_consist.detach()
-        return StepOutput(loss, logs)
-
-    def trainable_parameters(self, net: nn.Module):
-        return net.model.parameters() if isinstance(net, BalancedHeadNet) else net.parameters()
-
-
-@dataclass
-class ClassifierTraining(Algorithm):
-    """Train g (``balanced_head``) on frozen features: the backbone runs in eval mode without
-    gradients, so every feature parameter and BN statistic stays bit-identical (Eq. 5)."""
-
-    name = "classifier"
-    sampler: str = hparam("balanced", "sampling of the training set", choices=SAMPLERS)
-
-    def training_step(self, net: nn.Module, batch: Batch, ctx: StepContext) -> StepOutput:
-        with torch.no_grad():
-            net.eval()
-            features = net.features(batch.x_lb)
-            net.train()
-        loss = F.cross_entropy(net.balanced_head(features), batch.y_lb)  # Eq. 5
-        return StepOutput(loss, {"loss_s": loss.detach()})
-
-    def predict(self, net: nn.Module, x: Tensor) -> Tensor:
-        return net.balanced_head(net.features(x))
-
-    def trainable_parameters(self, net: nn.Module):
-        return net.balanced_head.parameters()
 
 
 @dataclass
@@ -169,8 +106,6 @@ class AlternateRun:
     """
 
     def __init__(self, recipe: Decoupling, data, config=None, model: nn.Module | None = None) -> None:
-        from ..engine import TrainConfig
-        from ..models import build_model, check_model, default_model
 
         self.recipe, self.data = recipe, data
         self.config = config or TrainConfig()
@@ -232,8 +167,6 @@ class AlternateRun:
 
     # -- the stages ----------------------------------------------------------------------------
     def _train(self, algorithm: Algorithm, data, steps: int):
-        from ..engine import Trainer
-
         stage_seed = self.config.seed * 1000 + len(self.records)
         config = dataclasses.replace(self.config, steps=steps, lr=self.recipe.stage_lr, ema=0.0, eval_every=steps,
                                      seed=stage_seed, progress=False, checkpoint=None)
@@ -329,8 +262,6 @@ class AlternateRun:
     @torch.no_grad()
     def predict(self, images: Tensor, head: str = "balanced") -> Tensor:
         """Logits of g (``balanced``) or g′ (``random``) for raw images."""
-        from ..engine import eval_batch_size
-
         self.net.eval()
         classifier = self.net.balanced_head if head == "balanced" else self.net.head
         outputs = [classifier(self.net.features(self.data.augmenter.plain(chunk)))
@@ -350,8 +281,6 @@ class AlternateRun:
         return row
 
     def result(self, interrupted: bool = False):
-        from ..engine import TrainResult
-
         final = {**self.evaluate(), **self.pseudo_label_report, "step": self.steps_done}
         data = self.data
         return TrainResult(
@@ -376,8 +305,6 @@ class PseudoLabelLDAM(Recipe):
     scale: float = hparam(30.0, "s, the scale of the cosine logits", low=0.0, low_open=True)
 
     def fit(self, data, config=None, model: nn.Module | None = None, resume: bool = False):
-        from ..engine import TrainConfig, Trainer
-
         config = config or TrainConfig()
         start = time.perf_counter()
         saved = load_checkpoint(config.checkpoint, self.name, data.device) if resume else None

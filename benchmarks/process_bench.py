@@ -1,0 +1,103 @@
+"""What a training process costs around its steps, before and after the kit's process settings.
+
+    python benchmarks/process_bench.py [--rounds 3] [--steps 200]
+
+Two measurements, each a fresh ``cissl-kit train --dataset mnist`` process per variant, rounds
+interleaved, medians:
+
+1. **Allocator churn**: minor page faults per step and the kernel's share of the process's CPU
+   time over the steps after a warm-up of 20, from ``getrusage``. *before*: glibc's default
+   thresholds (``CISSL_KIT_PROCESS_TUNING=0``; the OpenMP wait policy kept passive, so only the
+   allocator differs); *after*: the kit's ``mallopt`` (``cissl_kit._runtime``). Targets: ≤ 100
+   faults a step, kernel ≤ 2% of the CPU.
+2. **Start-up**: CPU seconds from the process's start to its first training step, and the peak
+   RSS of the whole run. *before*: ``torch.optim.SGD`` (whose first call imports ``torch._dynamo``
+   and sympy) and no process settings; *after*: the kit as it is. Targets: peak RSS ≤ 720 MiB,
+   ≥ 1 s less CPU before the first step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+CHILD = r"""
+import json, resource, sys, time
+variant, steps = sys.argv[1], int(sys.argv[2])
+import cissl_kit
+from cissl_kit import cli, engine
+import torch
+if variant == "before-start":
+    engine.SGD = torch.optim.SGD  # torch's own optimiser: its first call imports torch._dynamo
+seen = {}
+original = engine.Trainer.train_step
+def train_step(self, batch=None):
+    step = self.step
+    if step == 0:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        seen["cpu_before_first_step"] = usage.ru_utime + usage.ru_stime
+    if step == 20:
+        seen["start"] = resource.getrusage(resource.RUSAGE_SELF)
+    original(self, batch)
+    if step == steps - 1:
+        seen["end"] = resource.getrusage(resource.RUSAGE_SELF)
+engine.Trainer.train_step = train_step
+code = cli.main(["train", "--dataset", "mnist", "--steps", str(steps), "--eval-every", str(steps // 2),
+                 "--no-progress", "--out", sys.argv[3], "--name", variant, "--overwrite"])
+a, b = seen["start"], seen["end"]
+n = steps - 1 - 20
+user, system = b.ru_utime - a.ru_utime, b.ru_stime - a.ru_stime
+print("RESULT " + json.dumps({"faults_per_step": (b.ru_minflt - a.ru_minflt) / n, "kernel_share": system / (user + system),
+       "cpu_before_first_step": seen["cpu_before_first_step"],
+       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+       "dynamo": "torch._dynamo" in sys.modules}))
+"""
+
+
+def run(variant: str, steps: int, out: str) -> dict:
+    env = dict(os.environ)
+    if variant.startswith("before"):
+        env["CISSL_KIT_PROCESS_TUNING"] = "0"
+        if variant == "before-malloc":
+            env["OMP_WAIT_POLICY"] = "PASSIVE"  # only the allocator differs from "after"
+        else:
+            env.pop("OMP_WAIT_POLICY", None)
+    text = subprocess.run([sys.executable, "-c", CHILD, variant, str(steps), out], env=env, capture_output=True,
+                          text=True, check=True).stdout
+    return json.loads(text.split("RESULT ", 1)[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--out", default="runs/process_bench")
+    args = parser.parse_args()
+    variants = ("before-malloc", "before-start", "after")
+    found = {v: [] for v in variants}
+    for _ in range(args.rounds):
+        for variant in variants:
+            found[variant].append(run(variant, args.steps, args.out))
+    med = {v: {k: statistics.median(r[k] for r in rows) for k in rows[0] if k != "dynamo"} for v, rows in found.items()}
+    print(f"mnist, FixMatch, {args.steps} steps, medians of {args.rounds} interleaved rounds\n")
+    print(f"{'allocator':<34}{'faults/step':>12}{'kernel share':>14}")
+    for name, v in (("before (glibc defaults)", "before-malloc"), ("after (kit's mallopt)", "after")):
+        print(f"{name:<34}{med[v]['faults_per_step']:>12.0f}{med[v]['kernel_share']:>13.1%}")
+    print(f"\n{'start-up':<34}{'CPU s before step 1':>20}{'peak RSS MiB':>14}{'dynamo':>8}")
+    for name, v in (("before (torch SGD, no tuning)", "before-start"), ("after", "after")):
+        print(f"{name:<34}{med[v]['cpu_before_first_step']:>20.2f}{med[v]['peak_rss_mib']:>14.0f}"
+              f"{str(found[v][0]['dynamo']):>8}")
+    a, b = med["after"], med["before-start"]
+    print(f"\nfaults per step after = {a['faults_per_step']:.0f} (target <= 100: {'met' if a['faults_per_step'] <= 100 else 'NOT met'}); "
+          f"kernel share after = {a['kernel_share']:.1%} (target <= 2%: {'met' if a['kernel_share'] <= 0.02 else 'NOT met'})")
+    saved = b["cpu_before_first_step"] - a["cpu_before_first_step"]
+    print(f"CPU saved before the first step = {saved:.2f} s (target >= 1 s: {'met' if saved >= 1 else 'NOT met'}); "
+          f"peak RSS after = {a['peak_rss_mib']:.0f} MiB (target <= 720: {'met' if a['peak_rss_mib'] <= 720 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Statistics of a grid's rows: mean ± std per setting, per-class means, paired differences against a
+baseline with Student-t intervals, and the markdown tables that show them.
+
+Layer: below ``viz`` and ``benchmark`` (both use it); it imports nothing of the kit but its checks.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+
+from ._checks import check_float
+
+METRICS = ("accuracy", "many", "medium", "few", "pl_accuracy")
+
+
+def summarize(rows: Sequence[dict], metrics: Sequence[str] = METRICS) -> list[dict]:
+    """Mean and standard deviation (in percent) per (profile, method) of the finished runs, in the
+    order first seen; ``interrupted`` counts the runs stopped early (left out of the statistics)."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["profile"], row["label"]), []).append(row)
+    summary = []
+    for (profile, label), runs in groups.items():
+        finished = [r for r in runs if not r.get("interrupted")]
+        entry = {"profile": profile, "method": label, "runs": len(finished), "interrupted": len(runs) - len(finished)}
+        for metric in metrics:
+            values = [100 * r[metric] for r in finished if not math.isnan(r.get(metric, float("nan")))]
+            entry[metric] = statistics.mean(values) if values else float("nan")
+            entry[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        summary.append(entry)
+    return summary
+
+
+def paired_differences(rows: Sequence[dict], baseline: str, metric: str = "accuracy",
+                       confidence: float = 0.95) -> list[dict]:
+    """Each method against ``baseline``, per profile, over the seeds both finished: the mean of the
+    per-seed differences (percentage points) with a Student-t interval. ``within_noise`` is true
+    where the interval covers 0 (and for a single seed, which has no interval)."""
+    check_float("confidence", confidence, 0.0, 1.0, min_inclusive=False, max_inclusive=False)
+    finished = [r for r in rows if not r.get("interrupted") and not math.isnan(r.get(metric, float("nan")))]
+    by_key = {(r["profile"], r["label"], r["seed"]): 100 * r[metric] for r in finished}
+    out = []
+    for profile in dict.fromkeys(r["profile"] for r in finished):
+        for label in dict.fromkeys(r["label"] for r in finished if r["profile"] == profile):
+            if label == baseline:
+                continue
+            seeds = sorted(s for (p, m, s) in by_key if p == profile and m == label
+                           and (profile, baseline, s) in by_key)
+            if not seeds:
+                continue
+            diffs = [by_key[profile, label, s] - by_key[profile, baseline, s] for s in seeds]
+            mean = statistics.mean(diffs)
+            half = float("nan")
+            if len(diffs) > 1:
+                half = _t_quantile((1 + confidence) / 2, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
+            low, high = mean - half, mean + half
+            out.append({"profile": profile, "method": label, "baseline": baseline, "metric": metric, "seeds": len(diffs),
+                        "mean": mean, "low": low, "high": high, "confidence": confidence,
+                        "within_noise": len(diffs) < 2 or low <= 0 <= high})
+    return out
+
+
+def _t_quantile(q: float, dof: int) -> float:
+    from scipy.stats import t  # scikit-learn's own dependency
+
+    return float(t.ppf(q, dof))
+
+
+def per_class_means(rows: Sequence[dict]) -> dict[str, dict[str, list[float]]]:
+    """Mean per-class test accuracy (fractions): ``{profile: {method: [acc of class 0, …]}}``."""
+    groups: dict[str, dict[str, list[list[float]]]] = {}
+    for row in rows:
+        groups.setdefault(row["profile"], {}).setdefault(row["label"], []).append(row["per_class"])
+    return {profile: {label: [statistics.mean(v) for v in zip(*runs)] for label, runs in methods.items()}
+            for profile, methods in groups.items()}
+
+
+def summary_table(rows: Sequence[dict], metrics: Sequence[str] = METRICS) -> str:
+    """A markdown table of mean ± std (percent) per profile and method (the mean alone for one run),
+    with a note for labeled-only runs shared across profiles and for runs that were interrupted."""
+    names = {"accuracy": "overall", "pl_accuracy": "PL acc"}
+    header = "| profile | method | runs | " + " | ".join(names.get(m, m) for m in metrics) + " |"
+    lines = [header, "|" + "---|" * (3 + len(metrics))]
+    for entry in summarize(rows, metrics):
+        spread = (lambda m: f" ± {entry[f'{m}_std']:.1f}") if entry["runs"] > 1 else (lambda m: "")
+        cells = ["–" if math.isnan(entry[m]) else f"{entry[m]:.1f}{spread(m)}" for m in metrics]
+        runs = f"{entry['runs']}" + (f" (+{entry['interrupted']} interrupted)" if entry["interrupted"] else "")
+        lines.append(f"| {entry['profile']} | {entry['method']} | {runs} | " + " | ".join(cells) + " |")
+    shared = list(dict.fromkeys(r["label"] for r in rows if r.get("same_run_as")))
+    if shared:
+        lines.append(f"\n{', '.join(shared)}: trained on the labeled set alone, once per seed; the same run stands "
+                     "in every profile.")
+    return "\n".join(lines)
+
+
+def differences_table(rows: Sequence[dict], baselines: Sequence[str] = ("fixmatch", "fixmatch_la"),
+                      metric: str = "accuracy", confidence: float = 0.95) -> str:
+    """A markdown table of :func:`paired_differences`: one row per setting and method, one column per
+    baseline present in ``rows`` — the mean per-seed difference in points, its interval, and the
+    verdict ("within noise" where the interval covers 0)."""
+    present = [b for b in baselines if b in {r["label"] for r in rows}]
+    if not present:
+        return ""
+    found = {(e["profile"], e["method"], b): e for b in present for e in paired_differences(rows, b, metric, confidence)}
+    keys = [(e["profile"], e["method"]) for e in summarize(rows)  # the order of the summary table
+            if any((e["profile"], e["method"], b) in found for b in present)]
+    if not keys:
+        return ""
+    lines = ["| profile | method | seeds | " + " | ".join(f"Δ vs {b}" for b in present) + " |",
+             "|" + "---|" * (3 + len(present))]
+    for profile, method in keys:
+        entries = [found.get((profile, method, b)) for b in present]
+        seeds = max(e["seeds"] for e in entries if e)
+        lines.append(f"| {profile} | {method} | {seeds} | " + " | ".join(_difference_cell(e) for e in entries) + " |")
+    return "\n".join(lines)
+
+
+def _difference_cell(entry: dict | None) -> str:
+    if entry is None:
+        return "–"
+    if entry["seeds"] < 2:
+        return f"{entry['mean']:+.1f} (one seed)"
+    verdict = "within noise" if entry["within_noise"] else "gain" if entry["mean"] > 0 else "loss"
+    return f"{entry['mean']:+.1f} [{entry['low']:+.1f}, {entry['high']:+.1f}] {verdict}"
+
+
+def difference_caption(metric: str = "accuracy", confidence: float = 0.95) -> str:
+    """The sentence that introduces :func:`differences_table`."""
+    return (f"Paired differences in {names_of(metric)} (points): the mean over seeds of (method − baseline) on the "
+            f"same split and seed, with a {100 * confidence:g}% Student-t interval; \"within noise\" where it covers 0.")
+
+
+def names_of(metric: str) -> str:
+    return {"accuracy": "overall accuracy", "pl_accuracy": "pseudo-label accuracy"}.get(metric, f"{metric} accuracy")
