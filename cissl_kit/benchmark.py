@@ -38,6 +38,8 @@ BENCHMARK_METHODS = ("supervised", "supervised_la", "fixmatch", "fixmatch_la", "
                      "alternate")
 BENCHMARK_DATASET = "mnist"
 CURVE = ("step", "accuracy", "mask", "pl_accuracy")  # kept per evaluation in each row's "curve"
+# and where a run has them: its estimate of the unlabeled class distribution, its pseudo-labels' distribution
+CURVE_LISTS = ("estimate", "pl_distribution")
 BENCHMARK_STEPS = 1000  # the whole default grid (20 runs) in under 10 minutes on 2 CPU cores
 
 
@@ -158,7 +160,9 @@ def _train_cell(cell: _Cell, data) -> dict:
     result = train(cell.algorithm, data, config=cell.config)
     row = {"label": cell.label, "profile": cell.profile, "seed": cell.seed, **result.summary(),
            "per_class": result.final["per_class"], "confusion": result.final["confusion"],
-           "groups": data.groups, "curve": [{k: h.get(k, float("nan")) for k in CURVE} for h in result.history],
+           "groups": data.groups,
+           "curve": [{**{k: h.get(k, float("nan")) for k in CURVE}, **{k: h[k] for k in CURVE_LISTS if k in h}}
+                     for h in result.history],
            "threads": torch.get_num_threads()}
     row["method"] = cell.label
     if result.interrupted:

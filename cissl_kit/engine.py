@@ -144,7 +144,7 @@ class Trainer:
         if model.head.out_features != data.num_classes:
             raise ValueError(f"model.head has {model.head.out_features} outputs but the data has {data.num_classes} classes")
         self.net = self.algorithm.build_network(model).to(self.device)
-        check_step_memory(self.net, data, cfg, len(self.algorithm.unlabeled_views))
+        check_step_memory(self.net, data, cfg, len(self.algorithm.unlabeled_views), len(self.algorithm.labeled_views))
         self.channels_last = cfg.channels_last and self.device.type in ("cuda", "cpu") and len(data.input_shape) == 3
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -253,6 +253,8 @@ class Trainer:
         layout = self._layout
         idx_lb = self.labeled_sampler.next()
         batch = Batch(x_lb=layout(aug.weak(data.images[idx_lb], gen)), y_lb=data.targets[idx_lb], idx_lb=idx_lb)
+        if "strong" in self.algorithm.labeled_views:
+            batch.x_lb_s = layout(aug.strong(data.images[idx_lb], gen))
         if self.uses_unlabeled:
             idx = self.unlabeled_sampler.next()
             raw = data.images[idx]
@@ -419,6 +421,9 @@ class Trainer:
         row = {"step": self.step, "lr": self.optimizer.param_groups[0]["lr"], **means}
         row.update({k: v for k, v in test.items() if k not in ("per_class", "confusion")})
         row.update({k: v for k, v in pseudo.items() if not k.endswith("per_class")})
+        estimate = self.algorithm.unlabeled_estimate()
+        if estimate is not None:
+            row["estimate"] = [round(v, 6) for v in estimate.float().cpu().tolist()]
         self.history.append(row)
         self.final = {**test, **pseudo, "step": self.step}
         self._log_sums, self._log_steps = {}, 0
@@ -448,11 +453,12 @@ def activation_bytes(net: nn.Module, input_shape: Sequence[int], device: torch.d
     return sum(sizes) + 4 * math.prod(input_shape)
 
 
-def check_step_memory(net: nn.Module, data: SSLData, config: TrainConfig, unlabeled_views: int = 0) -> None:
+def check_step_memory(net: nn.Module, data: SSLData, config: TrainConfig, unlabeled_views: int = 0,
+                      labeled_views: int = 1) -> None:
     """Refuse batch sizes whose training step or evaluation cannot fit in the device's memory at all
     (a lower bound: activations and their gradients, without the network's own workspace)."""
     per_sample = activation_bytes(net, data.input_shape, data.device)
-    images = config.batch_size * (1 + config.uratio * unlabeled_views * (data.unlabeled_idx.numel() > 0))
+    images = config.batch_size * (labeled_views + config.uratio * unlabeled_views * (data.unlabeled_idx.numel() > 0))
     check_fits_in_memory(
         f"a training step on {images:,} images (batch_size {config.batch_size:,}, uratio {config.uratio}, "
         f"{unlabeled_views} unlabeled view(s))", 2 * per_sample * images, data.device,

@@ -62,8 +62,9 @@ class PseudoLabelStats:
                  easy_threshold: float = 0.95) -> None:
         self.num_classes = num_classes
         self.threshold, self.easy_threshold = threshold, max(threshold, easy_threshold)
-        # rows: seen, used, correct, with-probs, entropy sum, easy, hard, ultra-hard
-        self.counts = torch.zeros(8, num_classes, device=device)
+        # rows, per true class: seen, used, correct, with-probs, entropy sum, easy, hard, ultra-hard;
+        # and per pseudo-label class: used (the class distribution the method gives the unlabeled data)
+        self.counts = torch.zeros(9, num_classes, device=device)
 
     def reset(self) -> None:
         self.counts.zero_()
@@ -83,14 +84,17 @@ class PseudoLabelStats:
             ultra = (confidence < self.threshold).float()
             rows += [known, known * normalized_entropy(probs.float()), known * easy,
                      known * (1 - easy - ultra), known * ultra]
-        self.counts.index_add_(1, true_labels.clamp_min(0), torch.stack(rows))
+        self.counts[:8].index_add_(1, true_labels.clamp_min(0), torch.stack(rows))
+        self.counts[8].index_add_(0, pseudo_labels, used)
 
     def report(self, groups: Mapping[str, Sequence[int]] | None = None) -> dict:
         """Pseudo-label accuracy (of used samples), utilization, entropy and hardness: overall, per class, per group."""
-        seen, used, correct, with_probs, entropy, *hardness = self.counts.cpu().double()
+        seen, used, correct, with_probs, entropy, *hardness, assigned = self.counts.cpu().double()
         report = {
             "pl_accuracy": _ratio(correct.sum(), used.sum()),
             "utilization": _ratio(used.sum(), seen.sum()),
+            # the class distribution of the used pseudo-labels (what the method says the unlabeled data holds)
+            "pl_distribution": [round(_ratio(a, assigned.sum()), 6) for a in assigned],
             "pl_accuracy_per_class": [_ratio(c, u) for c, u in zip(correct, used)],
             "utilization_per_class": [_ratio(u, s) for u, s in zip(used, seen)],
         }

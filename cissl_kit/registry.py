@@ -18,6 +18,8 @@ from ._checks import check_choice
 from .algorithms import (
     ABC,
     ACR,
+    CDMAD,
+    CPE,
     DARP,
     DASO,
     LDAMDRW,
@@ -28,6 +30,7 @@ from .algorithms import (
     LayerMatch,
     PseudoLabel,
     SeMi,
+    SimPro,
     Supervised,
     SupervisedLA,
 )
@@ -40,7 +43,7 @@ from .recipes import AlternateSampling, CReSTPlus, Decoupling, PseudoLabelDecoup
 # single-run methods, each trained by the engine's Trainer
 ALGORITHMS: dict[str, type[Algorithm]] = {
     cls.name: cls for cls in (Supervised, SupervisedLA, PseudoLabel, FixMatch, FixMatchLA, FixMatchBalancedHead, SeMi,
-                              LayerMatch, LDAMDRW, FixMatchDA, DARP, ABC, DASO, ACR)
+                              LayerMatch, LDAMDRW, FixMatchDA, DARP, ABC, DASO, ACR, SimPro, CPE, CDMAD)
 }
 # multi-stage methods, each a sequence of Trainer runs
 RECIPES: dict[str, type[Recipe]] = {
@@ -73,7 +76,7 @@ def preflight(method: Algorithm | Recipe | str, data: SSLData, config: TrainConf
         return
     algorithm = dataclasses.replace(method)  # a copy: set-up must not touch the method that will train
     net = algorithm.build_network(net).to(data.device)
-    check_step_memory(net, data, config, len(algorithm.unlabeled_views))
+    check_step_memory(net, data, config, len(algorithm.unlabeled_views), len(algorithm.labeled_views))
     algorithm.setup(net, data)  # allocates its state (SeMi's memory bank …) with the same checks
 
 

@@ -10,7 +10,7 @@ import torch
 
 import cissl_kit.checkpoint as checkpoint_module
 from cissl_kit import engine
-from cissl_kit.algorithms import ACR, DARP, DASO, SeMi
+from cissl_kit.algorithms import ACR, CDMAD, DARP, DASO, SeMi, SimPro
 from cissl_kit.engine import TrainConfig, Trainer
 from cissl_kit.recipes import AlternateSampling, CReSTPlus, Decoupling, PseudoLabelDecoupling, PseudoLabelLDAM
 from cissl_kit.registry import build_algorithm, train
@@ -41,6 +41,9 @@ CASES = {
     "darp": (lambda: DARP(darp_warmup=0.3, darp_refine_every=4), 19),
     "daso": (lambda: DASO(pretrain=0.2, dist_period=0.1), 13),
     "fixmatch_da": ("fixmatch_da", 10),
+    "simpro": (lambda: SimPro(estimate_period=0.2), 19),  # an M-step every 5 steps, checkpoints every 7
+    "cpe": ("cpe", 11),
+    "cdmad": (lambda: CDMAD(debias_start=0.3), 12),
     "crest_plus": (lambda: CReSTPlus(generations=3), 13),  # inside the second generation
     "pseudolabel_ldam-stage1": (lambda: PseudoLabelLDAM(init_steps=14, finetune_steps=10), 9),
     "pseudolabel_ldam-stage2": (lambda: PseudoLabelLDAM(init_steps=14, finetune_steps=10), 20),

@@ -35,7 +35,7 @@ def _ctx(step=0, total=1000):
 
 def _supervised_grads(net, batch):
     """Gradients of L_s alone, through the same concatenated forward the step uses."""
-    n_lb, n_u = batch.x_lb.shape[0], batch.x_ulb_w.shape[0]
+    n_lb = batch.x_lb.shape[0]
     feats = net.features(torch.cat([batch.x_lb, batch.x_ulb_w, batch.x_ulb_s]))
     loss_s = F.cross_entropy(net.head(feats[:n_lb]), batch.y_lb)
     return torch.autograd.grad(loss_s, [net.head.weight, net.head.bias, net.block1[0].weight])

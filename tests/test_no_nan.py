@@ -47,7 +47,7 @@ def test_semi_with_an_empty_mask_aligns_every_embedding(digits):
 
 
 @pytest.mark.parametrize("method", ["fixmatch", "semi", "layermatch", "ldam_drw", "acr", "abc", "darp", "daso",
-                                    "fixmatch_da"])
+                                    "fixmatch_da", "simpro", "cpe", "cdmad"])
 def test_batches_missing_most_classes_train(method, digits):
     _assert_finite(train(method, digits, config=dataclasses.replace(SHORT, batch_size=2, uratio=1)))
 
@@ -61,7 +61,7 @@ def _without_class(data, k: int):
 
 
 @pytest.mark.parametrize("method", ["supervised", "fixmatch", "semi", "layermatch", "ldam_drw", "acr", "abc", "darp",
-                                    "daso", "fixmatch_da", "crest_plus"])
+                                    "daso", "fixmatch_da", "crest_plus", "simpro", "cpe", "cdmad"])
 def test_a_class_without_labeled_images_trains(method, digits):
     data = _without_class(digits, 9)
     hparams = {"logit_adjust_tau": 1.0} if method == "fixmatch" else {}
@@ -98,7 +98,7 @@ def test_no_pseudo_labels_and_empty_bank_classes_keep_labels_finite():
 
 
 @pytest.mark.parametrize("method", ["pseudolabel", "fixmatch", "semi", "layermatch", "alternate", "pseudolabel_ldam",
-                                    "acr", "abc", "darp", "daso", "fixmatch_da", "crest_plus"])
+                                    "acr", "abc", "darp", "daso", "fixmatch_da", "crest_plus", "simpro", "cpe", "cdmad"])
 def test_an_empty_unlabeled_set_trains_on_the_labeled_data(method):
     data = make_ssl_data("digits", unlabeled_profile=[0] * 10, device="cpu")
     assert data.unlabeled_idx.numel() == 0

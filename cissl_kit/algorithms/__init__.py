@@ -9,6 +9,8 @@ from .abc import ABC
 from .acr import ACR
 from .base import Algorithm, Batch, StepContext, StepOutput, forward_split, hparam
 from .baselines import FixMatchBalancedHead, FixMatchLA, SupervisedLA
+from .cdmad import CDMAD
+from .cpe import CPE, CPENet
 from .darp import DARP
 from .daso import DASO
 from .decoupled import ClassifierTraining, EmbeddingTraining, TemporalConsistency
@@ -18,9 +20,10 @@ from .layermatch import LayerMatch
 from .ldam import LDAMDRW, CosineHeadNet, ldam_margins
 from .pseudo_label import PseudoLabel
 from .semi import BalancedHeadNet, SeMi
+from .simpro import SimPro
 from .supervised import Supervised
 
-__all__ = ["ABC", "ACR", "DARP", "DASO", "LDAMDRW", "Algorithm", "BalancedHeadNet", "Batch", "ClassifierTraining",
+__all__ = ["ABC", "ACR", "CDMAD", "CPE", "CPENet", "DARP", "DASO", "SimPro", "LDAMDRW", "Algorithm", "BalancedHeadNet", "Batch", "ClassifierTraining",
            "CosineHeadNet", "EmbeddingTraining", "FixMatch", "FixMatchBalancedHead", "FixMatchDA", "FixMatchLA",
            "LayerMatch", "PseudoLabel", "SeMi", "StepContext", "StepOutput", "Supervised", "SupervisedLA",
            "TemporalConsistency", "forward_split", "hparam", "ldam_margins"]

@@ -166,6 +166,9 @@ class ACR(Algorithm):
                 "threshold": torch.full((), self.threshold, device=loss_x.device)}
         return StepOutput(loss_x + loss_u + loss_x_b + loss_u_b, logs, targets, mask, probs_t)
 
+    def unlabeled_estimate(self) -> Tensor:
+        return self.estimate
+
     def state_dict(self) -> dict:
         return {"estimate": self.estimate, "divergence_sum": self.divergence_sum, "tau": self.tau}
 

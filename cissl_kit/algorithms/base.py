@@ -63,6 +63,7 @@ class Batch:
     idx_ulb: Tensor | None = None
     x_ulb_s2: Tensor | None = None  # a second strong view (ACR), when the algorithm asks for "strong2"
     y_ulb: Tensor | None = None
+    x_lb_s: Tensor | None = None  # a strong view of the labeled batch, when labeled_views holds "strong"
 
 
 @dataclass
@@ -109,6 +110,8 @@ class Algorithm:
     # unlabeled views the step needs: () labeled only, ("weak",), ("weak", "strong"), or
     # ("weak", "strong", "strong2") for two strong views
     unlabeled_views: ClassVar[tuple[str, ...]] = ()
+    # labeled views: ("weak",), or ("weak", "strong") for a strong view of the labeled batch too (SimPro)
+    labeled_views: ClassVar[tuple[str, ...]] = ("weak",)
 
     def __post_init__(self) -> None:
         check_hparams(self)
@@ -140,6 +143,11 @@ class Algorithm:
 
     def trainable_parameters(self, net: nn.Module) -> Iterable[nn.Parameter]:
         return net.parameters()
+
+    def unlabeled_estimate(self) -> Tensor | None:
+        """The method's own estimate of the unlabeled class distribution (ACR's û, SimPro's π̂_u), or None;
+        the engine records it at every evaluation."""
+        return None
 
     def state_dict(self) -> dict:
         """Algorithm state beyond the network (memory banks, running statistics …)."""

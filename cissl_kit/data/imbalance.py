@@ -13,7 +13,7 @@ import numpy as np
 
 from .._checks import check_choice, check_float, check_int
 
-UNLABELED_PROFILES = ("consistent", "uniform", "reversed")
+UNLABELED_PROFILES = ("consistent", "uniform", "reversed", "middle", "head-tail")
 GROUP_NAMES = ("many", "medium", "few")
 MAX_CLASSES = 100_000  # a bound that keeps every profile a list that fits in memory
 
@@ -70,8 +70,10 @@ def unlabeled_counts(
 
     ``consistent``: the labeled profile's shape (γ_u = γ_l); ``uniform``: ``m_max`` for every
     class (γ_u = 1); ``reversed``: the consistent counts in reverse, so the tail classes get the
-    most unlabeled data (γ_u = 1/γ_l); a sequence: explicit counts, one per class.
-    ``imbalance_ratio`` is γ_u for the consistent and reversed shapes.
+    most unlabeled data (γ_u = 1/γ_l); ``middle`` and ``head-tail``: the consistent counts
+    rearranged as SimPro's code does (``make_imb_data``, ``flag_LT`` 3 and 4), the largest in the
+    middle classes, or at both ends with the smallest in the middle; a sequence: explicit counts,
+    one per class. ``imbalance_ratio`` is γ_u for every shape but uniform.
     """
     num_classes = check_int("num_classes", num_classes, 1, MAX_CLASSES)
     if not isinstance(profile, str):
@@ -89,7 +91,20 @@ def unlabeled_counts(
     if profile == "uniform":
         return [check_int("m_max", m_max, minimum=1)] * num_classes
     counts = _exponential(m_max, imbalance_ratio, num_classes, "m_max", "unlabeled_imbalance_ratio")
-    return counts[::-1] if profile == "reversed" else counts
+    if profile == "reversed":
+        return counts[::-1]
+    return [counts[i] for i in profile_order(profile, num_classes)]
+
+
+def profile_order(profile: str, num_classes: int) -> list[int]:
+    """Which of the descending counts each class gets (SimPro's ``idx_centric`` / ``idx_off_centric``):
+    ``middle`` gives the largest to the middle classes, ``head-tail`` to both ends."""
+    evens, odds = list(range(0, num_classes, 2)), list(range(1, num_classes, 2))
+    if profile == "middle":
+        return evens[::-1] + odds
+    if profile == "head-tail":
+        return odds + evens[::-1]
+    return list(range(num_classes))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -17,7 +18,15 @@ class FeatureClassifier(nn.Module):
     head: nn.Linear
 
     def features(self, x: Tensor) -> Tensor:
+        return self.pool(self.feature_map(x))
+
+    def feature_map(self, x: Tensor) -> Tensor:
+        """The last activations before global pooling (N×C×H×W for images, N×D for vectors)."""
         raise NotImplementedError
+
+    def pool(self, feature_map: Tensor) -> Tensor:
+        """Global average pooling to N×D embeddings (vectors pass through)."""
+        return F.adaptive_avg_pool2d(feature_map, 1).flatten(1) if feature_map.dim() == 4 else feature_map
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
@@ -49,6 +58,12 @@ class ModelWrapper(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         return self.model.features(x)
+
+    def feature_map(self, x: Tensor) -> Tensor:
+        return self.model.feature_map(x)
+
+    def pool(self, feature_map: Tensor) -> Tensor:
+        return self.model.pool(feature_map)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)

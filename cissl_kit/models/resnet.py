@@ -40,9 +40,8 @@ class ResNet18(FeatureClassifier):
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.head = nn.Linear(512, num_classes)
 
-    def features(self, x: Tensor) -> Tensor:
-        x = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
-        return F.adaptive_avg_pool2d(x, 1).flatten(1)
+    def feature_map(self, x: Tensor) -> Tensor:
+        return self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
 
     def layer_groups(self) -> "OrderedDict[str, nn.Module]":
         return OrderedDict(stem=self.stem, layer1=self.layer1, layer2=self.layer2, layer3=self.layer3,

@@ -32,6 +32,12 @@ class SmallCNN(FeatureClassifier):
     def features(self, x: Tensor) -> Tensor:
         return self.block3(self.block2(self.block1(x)))
 
+    def feature_map(self, x: Tensor) -> Tensor:
+        return self.block3[0](self.block2(self.block1(x)))  # block3 is conv-BN-ReLU, then the pooling
+
+    def pool(self, feature_map: Tensor) -> Tensor:
+        return self.block3[2](self.block3[1](feature_map))
+
     def layer_groups(self) -> "OrderedDict[str, nn.Module]":
         return OrderedDict(block1=self.block1, block2=self.block2, block3=self.block3, head=self.head)
 
@@ -47,6 +53,9 @@ class MLP(FeatureClassifier):
 
     def features(self, x: Tensor) -> Tensor:
         return self.block2(self.block1(x))
+
+    def feature_map(self, x: Tensor) -> Tensor:
+        return self.features(x)
 
     def layer_groups(self) -> "OrderedDict[str, nn.Module]":
         return OrderedDict(block1=self.block1, block2=self.block2, head=self.head)

@@ -74,10 +74,9 @@ class WideResNet(FeatureClassifier):
                 nn.init.xavier_normal_(m.weight)
                 m.bias.data.zero_()
 
-    def features(self, x: Tensor) -> Tensor:
+    def feature_map(self, x: Tensor) -> Tensor:
         x = self.block3(self.block2(self.block1(self.stem(x))))
-        x = self.relu(self.bn(x))
-        return F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.relu(self.bn(x))
 
     def layer_groups(self) -> "OrderedDict[str, nn.Module]":
         # the final BN belongs to the last block (a view, not a registered child)
