@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import signal
+import stat  # noqa: F401 - the check expressions of the cases use it
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,7 @@ class Case:
     interrupt_after: float | None = None  # seconds, then the signal
     signal_: int = signal.SIGINT
     expect_ok: bool = False  # help pages: exit 0 with a usage text
+    second: list[str] | None = None  # a second cissl-kit command started while the first (argv) runs
     check: str | None = None  # Python expression over `folder`, `proc` and `err`: True when the fault corrupted results
     recovered: str | None = None  # Python expression: True when the run recovered as it should (exit 0 is right)
     notes: list[str] = field(default_factory=list)
@@ -151,6 +153,89 @@ def cases() -> list[Case]:
         "BalancedMemoryBank(10, 10**12, 128)")
     api("Trainer batch_size=10**9", "from cissl_kit import Trainer, build_algorithm, make_ssl_data; "
         "Trainer(build_algorithm('fixmatch'), make_ssl_data('digits', device='cpu'), batch_size=10**9).fit()")
+
+    # -- issue 24: output paths, concurrency, checkpoints, datasets, and the smaller faults ---------------
+    def out(name, argv, setup=None, check=None):
+        c.append(Case("output paths", name, ["train", *FAST, *argv], setup=setup, check=check))
+
+    out("--checkpoint /dev/null --overwrite", ["--checkpoint", "/dev/null", "--overwrite"],
+        check="not stat.S_ISCHR(os.stat('/dev/null').st_mode)")
+    out("--checkpoint a FIFO --overwrite", ["--checkpoint", "f.pt", "--overwrite"], setup="import os; os.mkfifo('f.pt')",
+        check="not stat.S_ISFIFO(os.stat(folder / 'f.pt').st_mode)")
+    out("--checkpoint notes.txt --overwrite", ["--checkpoint", "notes.txt", "--overwrite"],
+        setup="open('notes.txt', 'w').write('my notes')", check="(folder / 'notes.txt').read_bytes() != b'my notes'")
+    out("--name ..", ["--out", "runs", "--name", ".."], check="(folder / 'results.json').exists()")
+    out("--name afile/x", ["--out", "runs", "--name", "afile/x"], setup="import os; os.makedirs('runs'); "
+        "open('runs/afile', 'w').write('x')")
+    out("--name of 300 bytes", ["--out", "runs", "--name", "x" * 300])
+    out("--name of a folder with my files, --overwrite", ["--out", "runs", "--name", "mine", "--overwrite"],
+        setup="import os; os.makedirs('runs/mine'); open('runs/mine/results.json', 'w').write('mine')",
+        check="(folder / 'runs' / 'mine' / 'results.json').read_text() != 'mine'")
+
+    slow = ["--method", "supervised", "--steps", "400", "--eval-every", "200", "--no-progress"]
+    for name, first, second in (
+            ("two trains, one --name", ["train", *slow, "--out", "runs", "--name", "r"],
+             ["train", *slow, "--out", "runs", "--name", "r", "--overwrite"]),
+            ("two trains, one --checkpoint", ["train", *slow, "--out", "runs", "--name", "a", "--checkpoint", "ck.pt"],
+             ["train", *slow, "--out", "runs", "--name", "b", "--checkpoint", "ck.pt", "--overwrite"]),
+            ("two benchmarks, one --out", ["benchmark", *slow, "--profiles", "consistent", "--jobs", "1", "--out", "g"],
+             ["benchmark", *slow, "--profiles", "consistent", "--jobs", "1", "--out", "g"])):
+        c.append(Case("concurrency", name, first, second=second))
+
+    def ck(name, edit, argv_extra=()):
+        c.append(Case("checkpoints", name, ["train", "--method", "fixmatch", "--steps", "12", "--eval-every", "6",
+                                            "--no-progress", "--checkpoint", "ck.pt", "--resume", *argv_extra],
+                      setup=_python_setup("train('fixmatch', make_ssl_data('digits', device='cpu'), steps=6, "
+                                          "eval_every=3, progress=False, checkpoint='ck.pt'); import torch; "
+                                          f"s = torch.load('ck.pt', weights_only=True); {edit}; torch.save(s, 'ck.pt')")))
+
+    ck("final.accuracy edited to 0.999", "s['final']['accuracy'] = 0.999")
+    ck("step edited to -3", "s['step'] = -3")
+    ck("step edited to 10^9", "s['step'] = 10**9")
+    ck("version 1, no digests", "s['version'] = 1; s.pop('digests')")
+    ck("a list in hparams", "s['hparams'] = [1, 2]")
+    c.append(Case("checkpoints", "a text file as checkpoint", ["train", *FAST, "--checkpoint", "t.pt", "--resume"],
+                  setup="open('t.pt', 'w').write('hello')"))
+    c.append(Case("checkpoints", "a FIFO as checkpoint", ["train", *FAST, "--checkpoint", "f.pt", "--resume"],
+                  setup="import os; os.mkfifo('f.pt')"))
+
+    def cifar(name, entry):
+        c.append(Case("datasets", name, ["train", "--dataset", "cifar10", "--root", "c", *FAST],
+                      setup="import os, pickle, numpy as np\nd = 'c/cifar-10-batches-py'\nos.makedirs(d)\n"
+                            "class P:\n    def __reduce__(self):\n        return (os.system, ('touch PWNED',))\n"
+                            f"for n in [f'data_batch_{{i}}' for i in range(1, 6)] + ['test_batch']:\n"
+                            f"    pickle.dump({entry}, open(f'{{d}}/{{n}}', 'wb'))\n",
+                      check="(folder / 'PWNED').exists()"))
+
+    cifar("a batch file that runs code", "{b'data': P(), b'labels': [0]}")
+    cifar("labels out of range", "{b'data': np.zeros((10, 3072), np.uint8), b'labels': list(range(1, 11))}")
+    cifar("float labels", "{b'data': np.zeros((10, 3072), np.uint8), b'labels': [float(i) for i in range(10)]}")
+
+    def small(name, *argv, **kw):
+        c.append(Case("smaller faults", name, ["train", *FAST, *argv], **kw))
+
+    small("--eval-batch-size 256 (valid)", "--eval-batch-size", "256", expect_ok=True)
+    small("--threads 999", "--threads", "999")
+    small("--dist-timeout 1e300", "--dist-timeout", "1e300")
+    small("daso --queue-size 10^12", "--method", "daso", "--queue-size", str(10**12))
+    small("--seed 2^64", "--seed", str(2**64))
+    small("crest_plus --generations 1000", "--method", "crest_plus", "--generations", "1000")
+    c.append(Case("interruptions", "SIGTERM in a CReST+ generation",
+                  ["train", "--method", "crest_plus", "--steps", "3000", "--eval-every", "500", "--no-progress",
+                   "--out", "runs", "--name", "c"], interrupt_after=12, signal_=signal.SIGTERM,
+                  check="not (folder / 'runs' / 'c' / 'results.json').exists()"))
+    c.append(Case("interruptions", "Ctrl-C while importing", ["train", *FAST], interrupt_after=0.3))
+    c.append(Case("interruptions", "resume an interrupted run under its --name",
+                  ["train", "--method", "fixmatch", "--steps", "12", "--eval-every", "6", "--no-progress", "--out",
+                   "runs", "--name", "r", "--checkpoint", "ck.pt", "--resume"], expect_ok=True,
+                  setup=_python_setup("import signal, os\nfrom cissl_kit import engine\nfrom cissl_kit.cli import main\n"
+                                      "orig = engine.Trainer.train_step\ncalls = [0]\n"
+                                      "def step(self, batch=None):\n    calls[0] += 1\n"
+                                      "    if calls[0] == 7:\n        raise KeyboardInterrupt\n"
+                                      "    return orig(self, batch)\nengine.Trainer.train_step = step\n"
+                                      "main(['train', '--method', 'fixmatch', '--steps', '12', '--eval-every', '6', "
+                                      "'--no-progress', '--out', 'runs', '--name', 'r', '--checkpoint', 'ck.pt', "
+                                      "'--checkpoint-every', '4'])")))
     return c
 
 
@@ -194,6 +279,8 @@ def run_case(case: Case, kit: Path, timeout: float) -> dict:
         if case.setup:
             subprocess.run([sys.executable, "-c", case.setup], cwd=folder, env=env, check=True,
                            capture_output=True, timeout=timeout)
+        if case.second is not None:
+            return run_concurrent(case, folder, env, timeout)
         command = [sys.executable, "-m", "cissl_kit", *case.argv] if case.argv is not None else \
             [sys.executable, "-c", case.python]
         start = time.perf_counter()
@@ -220,16 +307,41 @@ def run_case(case: Case, kit: Path, timeout: float) -> dict:
             "rc": proc.returncode, "seconds": seconds, "err": err.strip().splitlines()[-1:] if err.strip() else []}
 
 
+def run_concurrent(case: Case, folder: Path, env: dict, timeout: float) -> dict:
+    """Start ``case.argv``, and once it trains, ``case.second``: the second must be refused at once (one line,
+    exit 2) and the first must finish with its own results; anything else lost a run."""
+    first = subprocess.Popen([sys.executable, "-m", "cissl_kit", *case.argv], cwd=folder, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    markers = [folder / "runs" / n / ".cissl-kit" for n in ("r", "a")] + [folder / "g" / ".cissl-kit"]
+    end = time.time() + timeout
+    while time.time() < end and not any(m.exists() and '"running"' in m.read_text() for m in markers):
+        time.sleep(0.2)
+    start = time.perf_counter()
+    second = subprocess.run([sys.executable, "-m", "cissl_kit", *case.second], cwd=folder, env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    seconds = time.perf_counter() - start
+    out, err = first.communicate(timeout=timeout)
+    lines = [line for line in second.stderr.strip().splitlines() if line.strip()]
+    if second.returncode == 0 or first.returncode != 0:
+        verdict_ = "lost"
+    elif "Traceback" in second.stderr:
+        verdict_ = "traceback"
+    else:
+        verdict_ = "clean" if second.returncode == 2 and len(lines) == 1 and seconds < STARTUP_BUDGET else "other"
+    return {"case": case, "verdict": verdict_, "rc": second.returncode, "seconds": seconds, "err": lines[-1:]}
+
+
 STARTUP_BUDGET = 8.0  # seconds a failing command may take and still count as failing before the work
 
 
 def verdict(case: Case, rc: int, out: str, err: str, seconds: float, corrupted: bool) -> str:
-    if case.expect_ok:
-        return "clean" if rc == 0 and ("usage" in out or "cissl" in out) else "traceback" if "Traceback" in err else "broken"
+    if case.expect_ok:  # help pages print a usage text; other valid commands just succeed
+        printed = case.family != "help pages" or "usage" in out or "cissl" in out
+        return "clean" if rc == 0 and printed else "traceback" if "Traceback" in err else "broken"
     if "Traceback" in err and case.python is None:
         return "traceback"
-    if corrupted:
-        return "lost" if case.family == "failures after the work" else "accepted"
+    if corrupted:  # an interrupted cell kept as finished passes for a result; elsewhere work or a file is gone
+        return "accepted" if case.family == "interruptions" and case.name.endswith("benchmark cell") else "lost"
     if case.interrupt_after is not None:
         return "clean" if rc in (130, 143) else "accepted"
     if rc == 0:
@@ -260,12 +372,15 @@ def main() -> None:
         print(f"{case.family:<26}{case.name:<46}{result['verdict']:<10}rc={result['rc']!s:<5}"
               f"{result['seconds']:6.1f}s  {' '.join(result['err'])[:110]}", flush=True)
     families = list(dict.fromkeys(r["case"].family for r in results))
-    kinds = ("clean", "traceback", "accepted", "lost", "hang", "other", "broken")
-    print(f"\n{'family':<26}{'tried':>6}" + "".join(f"{k:>10}" for k in kinds))
+    # handled well: clean; poorly: accepted, other, broken; crashed: a traceback or a hang; data lost: lost
+    columns = {"handled well": ("clean",), "poorly": ("accepted", "other", "broken"), "crashed": ("traceback", "hang"),
+               "data lost": ("lost",)}
+    print(f"\n{'family':<26}{'tried':>6}" + "".join(f"{k:>14}" for k in columns))
     for family in families + ["all"]:
         mine = [r for r in results if family in ("all", r["case"].family)]
         count = Counter(r["verdict"] for r in mine)
-        print(f"{family:<26}{len(mine):>6}" + "".join(f"{count[k]:>10}" for k in kinds))
+        print(f"{family:<26}{len(mine):>6}" + "".join(f"{sum(count[v] for v in kinds):>14}"
+                                                       for kinds in columns.values()))
     if args.json:
         Path(args.json).write_text(json.dumps([{"family": r["case"].family, "case": r["case"].name,
                                                 "verdict": r["verdict"], "rc": r["rc"]} for r in results], indent=1))

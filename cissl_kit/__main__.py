@@ -2,6 +2,7 @@
 
 import sys
 
-from .cli import main
+from ._entry import main
 
-sys.exit(main())
+if __name__ == "__main__":  # (not when a spawned process imports this module as its parent's main)
+    sys.exit(main())

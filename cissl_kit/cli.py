@@ -481,6 +481,7 @@ def _report_run(results: list[TrainResult], methods: list[str], out: Path, name:
     try:
         folder = write_run(results, out, name)
         outputs.write_marker(folder, "run", "interrupted" if results[-1].interrupted else "finished", methods=methods)
+        SAVED.append(folder)
     except OSError as error:
         kept = f"; the checkpoint {config.checkpoint} holds the trained networks" if config.checkpoint else ""
         raise RunFailed(f"the run finished, but its results could not be written to {out / name} "
@@ -540,6 +541,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         try:
             _write_grid(rows, table, folder)
             outputs.write_marker(folder, "grid", "interrupted" if stopped else "finished")
+            SAVED.append(folder)
         except OSError as error:
             raise RunFailed(f"the grid's tables could not be written to {folder} ({error.strerror or error}); its "
                             f"finished cells are kept in {folder / 'cells'}: run the same command again to write "
@@ -642,6 +644,7 @@ def run_notebooks(args: argparse.Namespace) -> int:
 
 
 INTERRUPTED = -1  # returned by a command that was interrupted; main() turns it into 128 + the signal
+SAVED: list[Path] = []  # the folders whose results this command has written (for the words of a late Ctrl-C)
 COMMANDS = {"train": run_train, "benchmark": run_benchmark, "split": run_split, "notebooks": run_notebooks}
 # the kit's own errors: bad input (exit 2), and a run that failed on its way (exit 1)
 INPUT_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
@@ -653,6 +656,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 done, 1 failed, 2 bad input, 128 + signal interrupted)."""
     parser = build_parser()
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    SAVED.clear()
+    args = None
     with _signals_interrupt() as received:
         try:
             args, extra = parser.parse_known_args(argv)
@@ -661,8 +666,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = COMMANDS[args.command](args)
             return 128 + (received[0] if received else signal.SIGINT) if code == INTERRUPTED else code
         except KeyboardInterrupt:  # outside a training loop (which keeps its result and stops cleanly)
-            print("cissl-kit: interrupted before any result was complete; nothing was saved as finished",
-                  file=sys.stderr)
+            if SAVED:
+                text = f"interrupted after its results were written to {', '.join(map(str, SAVED))}"
+            else:
+                text = "interrupted before any result was complete; nothing was saved as finished"
+                if args is not None and args.command == "benchmark":
+                    text += f" (cells finished before are kept in {Path(args.out) / 'cells'})"
+            print(f"cissl-kit: {text}", file=sys.stderr)
             return 128 + (received[0] if received else signal.SIGINT)
         except (*INPUT_ERRORS, *RUN_ERRORS) as error:
             if debug:

@@ -19,7 +19,7 @@ LAYERS = [
     ("registry", ["registry"]),
     ("plots and widgets", ["viz"]),
     ("grids and notebook tools", ["benchmark", "classroom"]),
-    ("command line", ["cli", "_grid_worker", "__main__"]),
+    ("command line", ["cli", "_grid_worker", "_entry", "__main__"]),
 ]
 RANK = {part: rank for rank, (_, parts) in enumerate(LAYERS) for part in parts}
 
