@@ -37,7 +37,7 @@ from .utils import default_threads, max_threads, usable_cores
 BENCHMARK_METHODS = ("supervised", "supervised_la", "fixmatch", "fixmatch_la", "fixmatch_bh", "semi", "layermatch",
                      "alternate")
 BENCHMARK_DATASET = "mnist"
-CURVE = ("step", "accuracy", "mask", "pl_accuracy")  # kept per evaluation in each row's "curve"
+CURVE = ("step", "accuracy", "few", "mask", "pl_accuracy", "threshold", "confidence")  # per evaluation, in "curve"
 # and where a run has them: its estimate of the unlabeled class distribution, its pseudo-labels' distribution
 CURVE_LISTS = ("estimate", "pl_distribution")
 BENCHMARK_STEPS = 1000  # the whole default grid (20 runs) in under 10 minutes on 2 CPU cores
@@ -157,7 +157,7 @@ def _plan_cells(factories: Mapping[str, Callable], profiles: Sequence[str], seed
 
 def _train_cell(cell: _Cell, data) -> dict:
     """Train one cell on its split; its row (marked ``interrupted`` if Ctrl-C stopped it)."""
-    result = train(cell.algorithm, data, config=cell.config)
+    result = train(cell.algorithm, data, config=cell.config, keep_partial=True)
     row = {"label": cell.label, "profile": cell.profile, "seed": cell.seed, **result.summary(),
            "per_class": result.final["per_class"], "confusion": result.final["confusion"],
            "groups": data.groups,
@@ -495,27 +495,44 @@ def exercise_results(name: str) -> list[dict]:
     return load_benchmark(EXERCISE_RESULTS / f"{name}.json")
 
 
-def write_figures(rows: Sequence[dict], folder: str | Path) -> list[Path]:
-    """``summary.png`` (mean ± std per setting) and ``per_class.png`` (one panel per setting) in ``folder``."""
+def write_figures(rows: Sequence[dict], folder: str | Path, baselines: Sequence[str] = ("fixmatch", "fixmatch_la")
+                  ) -> list[Path]:
+    """``summary.png`` (a forest plot of the paired differences against each baseline present, one panel per
+    setting; without a baseline, mean ± std bars) and ``per_class.png`` (one panel per setting) in ``folder``."""
     # plain Figure objects: no pyplot state and no backend switch (callable from a notebook)
     from matplotlib.figure import Figure
 
-    from .viz import plot_benchmark, plot_per_class
+    from .stats import holm, paired_differences
+    from .viz import WIDTH, plot_benchmark, plot_differences, plot_per_class
 
     folder = Path(folder)
     paths = [folder / "summary.png", folder / "per_class.png"]
-    fig = Figure(figsize=(14, 4))
-    axes = fig.subplots(1, 2)
-    plot_benchmark(rows, "accuracy", ax=axes[0], legend=None)
-    plot_benchmark(rows, "few", ax=axes[1], legend="right")
+    present = [b for b in baselines if b in {r["label"] for r in rows}]
+    entries = {b: paired_differences(rows, b) for b in present}
+    holm([e for found in entries.values() for e in found])  # one family: every interval in the figure
+    present = [b for b in present if entries[b]]
+    profiles = list(dict.fromkeys(r["profile"] for r in rows))
+    if present:
+        methods = len({e["method"] for found in entries.values() for e in found})
+        fig = Figure(figsize=(WIDTH, len(present) * (0.9 + 0.3 * methods)))
+        grid = fig.subplots(len(present), len(profiles), squeeze=False, sharey="row")
+        for axes, baseline in zip(grid, present):
+            plot_differences(entries[baseline], axes=axes, profiles=profiles)
+        fig.suptitle("Paired differences in overall accuracy (points): mean over seeds with its 95% interval; filled "
+                     "where distinguishable after Holm's correction", fontsize=10)
+    else:
+        fig = Figure(figsize=(WIDTH, 3.6))
+        axes = fig.subplots(1, 2)
+        plot_benchmark(rows, "accuracy", ax=axes[0], legend=None)
+        plot_benchmark(rows, "few", ax=axes[1], legend="right")
     fig.tight_layout()
-    write_atomic(paths[0], lambda path: fig.savefig(path, dpi=110, format="png"))
+    write_atomic(paths[0], lambda path: fig.savefig(path, dpi=100, format="png"))
     means = per_class_means(rows)
-    fig = Figure(figsize=(10, 3.6 * len(means)))
+    fig = Figure(figsize=(WIDTH, 3.6 * len(means)))
     axes = fig.subplots(len(means), 1, squeeze=False)
     for ax, (profile, values) in zip(axes[:, 0], means.items()):
         groups = next(r.get("groups") for r in rows if r["profile"] == profile)
         plot_per_class(values, groups, title=f"Per-class test accuracy · {profile} unlabeled data", ax=ax)
     fig.tight_layout()
-    write_atomic(paths[1], lambda path: fig.savefig(path, dpi=110, format="png"))
+    write_atomic(paths[1], lambda path: fig.savefig(path, dpi=100, format="png"))
     return paths

@@ -459,7 +459,7 @@ def run_train(args: argparse.Namespace) -> int:
         results = []
         for method in methods:
             results.append(train(algorithms[method], data, config=_per_method(config, method, len(methods)),
-                                 resume=args.resume))
+                                 resume=args.resume, keep_partial=True))
             if results[-1].interrupted:  # the methods after it do not start
                 break
         if distributed.is_main():  # rank 0 prints and writes; the others wait for it
@@ -477,7 +477,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _report_run(results: list[TrainResult], methods: list[str], out: Path, name: str, config: TrainConfig) -> None:
     print()
-    print(results_table({(f"{r.method} [interrupted]" if r.interrupted else r.method): r for r in results}))
+    print(results_table({r.method: r for r in results}))  # (an interrupted row says so)
     try:
         folder = write_run(results, out, name)
         outputs.write_marker(folder, "run", "interrupted" if results[-1].interrupted else "finished", methods=methods)
@@ -592,7 +592,7 @@ def write_run(results: Sequence[TrainResult], out: Path, name: str) -> Path:
     if evaluated:
         plot_per_class(evaluated, results[0].data["groups"], ax=axes[1])
     fig.tight_layout()
-    outputs.write_atomic(folder / "curves.png", lambda path: fig.savefig(path, dpi=110, format="png"))
+    outputs.write_atomic(folder / "curves.png", lambda path: fig.savefig(path, dpi=100, format="png"))
     return folder
 
 

@@ -82,6 +82,35 @@ class TrainConfig:
             check_choice("model", self.model, MODELS)
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was interrupted; ``.result`` is the :class:`TrainResult` so far, marked ``interrupted``
+    (also :func:`last_interrupted`)."""
+
+    def __init__(self, result: "TrainResult") -> None:
+        self.result = result
+        step, steps = result.final.get("step", "?"), result.config.get("steps", "?")
+        super().__init__(f"{result.method} was interrupted at step {step} of {steps} (Ctrl-C, or a time limit such "
+                         "as nbval's --nbval-cell-timeout); the cell stops here. Its partial result is "
+                         "cissl_kit.engine.last_interrupted() (train(..., keep_partial=True) returns it instead)")
+
+
+_last_interrupted: list = [None]
+
+
+def last_interrupted() -> "TrainResult | None":
+    """The result of the latest run that was interrupted, or None."""
+    return _last_interrupted[0]
+
+
+def stop_or_return(result: "TrainResult", keep_partial: bool) -> "TrainResult":
+    """``result``; for an interrupted run, raise :class:`TrainingInterrupted` unless ``keep_partial``."""
+    if result.interrupted:
+        _last_interrupted[0] = result
+        if not keep_partial:
+            raise TrainingInterrupted(result)
+    return result
+
+
 @dataclass
 class TrainResult:
     """History (one row per evaluation) and final metrics of a run; ``net`` / ``ema_net`` are the trained networks."""
@@ -187,8 +216,11 @@ class Trainer:
         self._fit_started: float | None = None
 
     # -- the loop ----------------------------------------------------------------------------
-    def fit(self) -> TrainResult:
-        """Train until ``config.steps``; Ctrl-C / KeyboardInterrupt stops early and keeps the result so far."""
+    def fit(self, keep_partial: bool = False) -> TrainResult:
+        """Train until ``config.steps``. Ctrl-C (or any KeyboardInterrupt, such as nbval's cell timeout) stops
+        early: the result so far is evaluated and kept, then :class:`TrainingInterrupted` is raised with it, so
+        that a notebook cell stops there (no later run starts, no partial number passes for a finished one);
+        ``keep_partial=True`` returns that result, marked ``interrupted``, instead."""
         cfg = self.config
         start = self._fit_started = time.perf_counter()
         # one redraw a second at most: in a notebook each redraw is a few widget messages, and a
@@ -221,7 +253,7 @@ class Trainer:
             bar.close()
             self.seconds += time.perf_counter() - start
             self._fit_started = None
-        return self.result(interrupted)
+        return stop_or_return(self.result(interrupted), keep_partial)
 
     def elapsed(self) -> float:
         """Seconds of training so far, the running ``fit`` included (what a checkpoint records)."""
@@ -538,8 +570,12 @@ def _sgd(parameters, cfg: TrainConfig) -> torch.optim.SGD:
 
 
 def results_table(results: Sequence[TrainResult] | Mapping[str, TrainResult], show_time: bool = True) -> str:
-    """A plain-text table of the headline metrics in percent; a mapping supplies the row names."""
+    """A plain-text table of the headline metrics in percent; a mapping supplies the row names. An
+    interrupted run's row is marked ``[interrupted at step k]``."""
     rows = list(results.items()) if isinstance(results, Mapping) else [(r.method, r) for r in results]
+    # an interrupted run never passes for a finished one: its name says so
+    rows = [(f"{name} [interrupted at step {r.final.get('step', '?')}]" if r.interrupted and "[interrupted" not in name
+             else name, r) for name, r in rows]
     width = max([22] + [len(name) + 2 for name, _ in rows])
     header = f"{'method':<{width}}{'overall':>8}{'balanced':>9}{'many':>7}{'medium':>7}{'few':>7}{'PL acc':>8}{'util':>7}"
     header += f"{'time':>7}" if show_time else ""

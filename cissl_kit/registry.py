@@ -86,20 +86,23 @@ def train(
     model: nn.Module | None = None,
     config: TrainConfig | None = None,
     resume: bool = False,
+    keep_partial: bool = False,
     **overrides: Any,
 ) -> TrainResult:
     """Train ``method`` (an algorithm, a multi-stage recipe, or a method name) on ``data``.
 
     ``resume=True`` continues from ``config.checkpoint`` (which must exist); set
-    ``checkpoint_every`` to write it every k steps as well as at the end.
+    ``checkpoint_every`` to write it every k steps as well as at the end. On Ctrl-C the result so
+    far is kept and :class:`~cissl_kit.engine.TrainingInterrupted` raised with it (a notebook cell
+    stops there), or with ``keep_partial=True`` returned, marked ``interrupted``.
     """
     method = build_algorithm(method) if isinstance(method, str) else method
     config = config_with(config, overrides)
     if resume and not config.checkpoint:
         raise ValueError("resume=True needs config.checkpoint, the file to continue from")
     if isinstance(method, Recipe):
-        return method.fit(data, config, model, resume=resume)
+        return method.fit(data, config, model, resume=resume, keep_partial=keep_partial)
     trainer = Trainer(method, data, model, config)
     if resume:
         trainer.resume(config.checkpoint)
-    return trainer.fit()
+    return trainer.fit(keep_partial)

@@ -36,8 +36,10 @@ def summarize(rows: Sequence[dict], metrics: Sequence[str] = METRICS) -> list[di
 def paired_differences(rows: Sequence[dict], baseline: str, metric: str = "accuracy",
                        confidence: float = 0.95) -> list[dict]:
     """Each method against ``baseline``, per profile, over the seeds both finished: the mean of the
-    per-seed differences (percentage points) with a Student-t interval. ``within_noise`` is true
-    where the interval covers 0 (and for a single seed, which has no interval)."""
+    per-seed differences (percentage points) with a Student-t interval and the paired t-test's
+    two-sided ``p_value``. ``within_noise`` is true where the interval covers 0 (and for a single
+    seed, which has no interval): the difference is not distinguishable at this scale, which is not
+    evidence that there is none."""
     check_float("confidence", confidence, 0.0, 1.0, min_inclusive=False, max_inclusive=False)
     finished = [r for r in rows if not r.get("interrupted") and not math.isnan(r.get(metric, float("nan")))]
     by_key = {(r["profile"], r["label"], r["seed"]): 100 * r[metric] for r in finished}
@@ -52,12 +54,14 @@ def paired_differences(rows: Sequence[dict], baseline: str, metric: str = "accur
                 continue
             diffs = [by_key[profile, label, s] - by_key[profile, baseline, s] for s in seeds]
             mean = statistics.mean(diffs)
-            half = float("nan")
+            half, p_value = float("nan"), float("nan")
             if len(diffs) > 1:
-                half = _t_quantile((1 + confidence) / 2, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
+                error = statistics.stdev(diffs) / math.sqrt(len(diffs))
+                half = _t_quantile((1 + confidence) / 2, len(diffs) - 1) * error
+                p_value = _t_p_value(mean, error, len(diffs) - 1)
             low, high = mean - half, mean + half
             out.append({"profile": profile, "method": label, "baseline": baseline, "metric": metric, "seeds": len(diffs),
-                        "mean": mean, "low": low, "high": high, "confidence": confidence,
+                        "mean": mean, "low": low, "high": high, "confidence": confidence, "p_value": p_value,
                         "within_noise": len(diffs) < 2 or low <= 0 <= high})
     return out
 
@@ -66,6 +70,38 @@ def _t_quantile(q: float, dof: int) -> float:
     from scipy.stats import t  # scikit-learn's own dependency
 
     return float(t.ppf(q, dof))
+
+
+def _t_p_value(mean: float, error: float, dof: int) -> float:
+    """Two-sided p-value of the paired t-test of ``mean`` with standard error ``error``."""
+    from scipy.stats import t
+
+    if error == 0:
+        return 0.0 if mean else 1.0
+    return float(2 * t.sf(abs(mean / error), dof))
+
+
+def holm(entries: Sequence[dict], alpha: float = 0.05) -> list[dict]:
+    """Holm's step-down correction over all ``entries`` at once (each a :func:`paired_differences` entry):
+    sets ``entry["holm"]`` True where the difference stays distinguishable with a family-wise error rate
+    of ``alpha`` over every interval shown together. Entries without a p-value (one seed) are not counted."""
+    check_float("alpha", alpha, 0.0, 1.0, min_inclusive=False, max_inclusive=False)
+    tested = sorted((e for e in entries if not math.isnan(e.get("p_value", float("nan")))), key=lambda e: e["p_value"])
+    rejecting = True
+    for rank, entry in enumerate(tested):
+        rejecting = rejecting and entry["p_value"] <= alpha / (len(tested) - rank)
+        entry["holm"] = rejecting
+    for entry in entries:
+        entry.setdefault("holm", False)
+    return list(entries)
+
+
+def interval_summary(entries: Sequence[dict]) -> dict:
+    """How many intervals, their median half-width (points), and how many stay distinguishable after Holm."""
+    halves = [(e["high"] - e["low"]) / 2 for e in entries if e["seeds"] > 1]
+    return {"intervals": len(halves), "median_half_width": statistics.median(halves) if halves else float("nan"),
+            "distinguishable": sum(not e["within_noise"] for e in entries if e["seeds"] > 1),
+            "holm": sum(bool(e.get("holm")) for e in entries)}
 
 
 def per_class_means(rows: Sequence[dict]) -> dict[str, dict[str, list[float]]]:
@@ -99,7 +135,7 @@ def differences_table(rows: Sequence[dict], baselines: Sequence[str] = ("fixmatc
                       metric: str = "accuracy", confidence: float = 0.95) -> str:
     """A markdown table of :func:`paired_differences`: one row per setting and method, one column per
     baseline present in ``rows`` — the mean per-seed difference in points, its interval, and the
-    verdict ("within noise" where the interval covers 0)."""
+    verdict ("not distinguishable" where the interval covers 0), and Holm's correction over the whole table."""
     present = [b for b in baselines if b in {r["label"] for r in rows}]
     if not present:
         return ""
@@ -108,13 +144,27 @@ def differences_table(rows: Sequence[dict], baselines: Sequence[str] = ("fixmatc
             if any((e["profile"], e["method"], b) in found for b in present)]
     if not keys:
         return ""
-    lines = ["| profile | method | seeds | " + " | ".join(f"Δ vs {b}" for b in present) + " |",
-             "|" + "---|" * (3 + len(present))]
+    holm(list(found.values()))  # one family: every interval of the table
+    lines = ["| profile | method | seeds | " + " | ".join(f"Δ vs {b}" for b in present) + " | "
+             + " | ".join(f"Holm vs {b}" for b in present) + " |", "|" + "---|" * (3 + 2 * len(present))]
     for profile, method in keys:
         entries = [found.get((profile, method, b)) for b in present]
         seeds = max(e["seeds"] for e in entries if e)
-        lines.append(f"| {profile} | {method} | {seeds} | " + " | ".join(_difference_cell(e) for e in entries) + " |")
+        lines.append(f"| {profile} | {method} | {seeds} | " + " | ".join(_difference_cell(e) for e in entries) + " | "
+                     + " | ".join(_holm_cell(e) for e in entries) + " |")
+    counts = interval_summary(list(found.values()))
+    if counts["intervals"]:
+        lines.append(f"\n{counts['intervals']} intervals at once; median half-width {counts['median_half_width']:.1f} "
+                     f"points; {counts['distinguishable']} exclude 0 on their own, {counts['holm']} after Holm's "
+                     f"correction (family-wise error 5% over all {counts['intervals']}; n.d.: not distinguishable "
+                     "after it).")
     return "\n".join(lines)
+
+
+def _holm_cell(entry: dict | None) -> str:
+    if entry is None or entry["seeds"] < 2:
+        return "–"
+    return ("gain" if entry["mean"] > 0 else "loss") if entry["holm"] else "n.d."
 
 
 def _difference_cell(entry: dict | None) -> str:
@@ -122,14 +172,16 @@ def _difference_cell(entry: dict | None) -> str:
         return "–"
     if entry["seeds"] < 2:
         return f"{entry['mean']:+.1f} (one seed)"
-    verdict = "within noise" if entry["within_noise"] else "gain" if entry["mean"] > 0 else "loss"
+    verdict = "not distinguishable" if entry["within_noise"] else "gain" if entry["mean"] > 0 else "loss"
     return f"{entry['mean']:+.1f} [{entry['low']:+.1f}, {entry['high']:+.1f}] {verdict}"
 
 
 def difference_caption(metric: str = "accuracy", confidence: float = 0.95) -> str:
     """The sentence that introduces :func:`differences_table`."""
     return (f"Paired differences in {names_of(metric)} (points): the mean over seeds of (method − baseline) on the "
-            f"same split and seed, with a {100 * confidence:g}% Student-t interval; \"within noise\" where it covers 0.")
+            f"same split and seed, with a {100 * confidence:g}% Student-t interval; \"not distinguishable\" where it "
+            f"covers 0: no difference can be told at this scale, which is not evidence that there is none. With many "
+            f"intervals at once some exclude 0 by chance: the Holm columns correct for all of them together.")
 
 
 def names_of(metric: str) -> str:

@@ -22,7 +22,7 @@ def test_grid_rows_summary_and_resume(tmp_path, monkeypatch):
     assert f"| consistent | supervised | 2 | {summary[0]['accuracy']:.1f} ± {summary[0]['accuracy_std']:.1f} |" \
         in summary_table(rows)
 
-    def no_training(self):
+    def no_training(self, *args):
         raise AssertionError("a finished run was trained again")
 
     monkeypatch.setattr(Trainer, "fit", no_training)
@@ -66,7 +66,7 @@ def test_cli_and_python_grids_share_finished_runs(tmp_path, monkeypatch):
     assert main(["benchmark", "--method", "fixmatch", "--profiles", "consistent", "--seeds", "0", "--steps", "10",
                  "--eval-every", "10", "--no-progress", "--out", str(tmp_path)]) == 0
 
-    def no_training(self):
+    def no_training(self, *args):
         raise AssertionError("a finished run was trained again")
 
     monkeypatch.setattr(Trainer, "fit", no_training)

@@ -84,7 +84,7 @@ def test_interrupted_and_resumed_run_matches_an_uninterrupted_one_bit_for_bit(ca
 
     with monkeypatch.context() as patch:
         _interrupt_at(patch, interrupt)
-        stopped = train(_method(spec), digits, config=config)
+        stopped = train(_method(spec), digits, config=config, keep_partial=True)
     assert stopped.interrupted, "the KeyboardInterrupt should end the run early and keep its result"
     assert (tmp_path / "run.pt").is_file(), "the last checkpoint should survive the interrupt"
 

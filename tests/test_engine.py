@@ -72,8 +72,23 @@ class _Interrupting(Supervised):
 
 
 def test_keyboard_interrupt_keeps_the_result_so_far(digits):
-    result = train(_Interrupting(), digits, steps=50, **FAST)
+    result = train(_Interrupting(), digits, steps=50, keep_partial=True, **FAST)
     assert result.interrupted and result.history[-1]["step"] == 7 and "accuracy" in result.final
+
+
+def test_an_interrupt_stops_the_caller_and_keeps_the_result(digits):
+    """In a notebook cell that trains several runs, Ctrl-C must stop the cell, not only the run in training:
+    the partial result is kept (on the exception and in last_interrupted()), and no later run starts."""
+    from cissl_kit.engine import TrainingInterrupted, last_interrupted
+
+    started = []
+    with pytest.raises(TrainingInterrupted, match="supervised was interrupted at step 7 of 50") as raised:
+        runs = {name: (started.append(name), train(algorithm, digits, steps=50, **FAST))[1]
+                for name, algorithm in (("first", _Interrupting()), ("second", Supervised()))}
+    assert started == ["first"] and "runs" not in locals()
+    assert raised.value.result.interrupted and raised.value.result.history[-1]["step"] == 7
+    assert last_interrupted() is raised.value.result
+    assert isinstance(raised.value, KeyboardInterrupt)  # what a notebook, the CLI and nbval see
 
 
 def test_model_checks(digits):

@@ -204,7 +204,7 @@ def test_an_interrupted_train_marks_its_result_and_trains_nothing_after_it(tmp_p
             "--out", "runs", "--name", "r", "--checkpoint", "ck.pt", "--checkpoint-every", "5"]
     done = _run_with_signal(tmp_path, argv, at_call=13, signum=signal.SIGINT)
     assert done.returncode == 130, done.stderr[-2000:]
-    assert "supervised [interrupted]" in done.stdout
+    assert "supervised [interrupted at step 12]" in done.stdout
     assert "cissl-kit: interrupted: supervised stopped at step 12 of 20" in done.stderr
     assert "not trained: fixmatch" in done.stderr
     results = json.loads((tmp_path / "runs" / "r" / "results.json").read_text())
@@ -229,7 +229,7 @@ def test_labeled_only_methods_train_once_per_seed_and_stand_in_every_profile(tmp
     config = TrainConfig(steps=6, eval_every=3, progress=False)
     fits = []
     original = Trainer.fit
-    monkeypatch.setattr(Trainer, "fit", lambda self: fits.append(self.algorithm.name) or original(self))
+    monkeypatch.setattr(Trainer, "fit", lambda self, *a: fits.append(self.algorithm.name) or original(self, *a))
     rows = bench.run_grid(["supervised", "fixmatch"], ["consistent", "reversed"], [0], config=config, out=tmp_path,
                           progress=False)
     assert fits == ["supervised", "fixmatch", "fixmatch"]

@@ -107,3 +107,27 @@ def test_a_fit_in_a_notebook_kernel_sends_few_progress_messages():
         km.shutdown_kernel(now=True)
     assert seconds is not None and updates > 0, "the fit showed no widget progress bar"
     assert updates / seconds <= 6, f"{updates} widget messages in {seconds:.1f} s"
+
+
+def test_a_training_cell_cut_short_by_nbvals_timeout_fails_and_the_run_cannot_pass(tmp_path):
+    """A cell that nbval interrupts at its --nbval-cell-timeout raises TrainingInterrupted (its run is not
+    turned into a result), and the cells after it, marked as expected failures, fail the run when they
+    pass (xfail_strict): pytest --nbval never exits 0 with a cut-short notebook."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    slow = nbformat.v4.new_code_cell("from cissl_kit import make_ssl_data, train\n"
+                                     "result = train('fixmatch', make_ssl_data('digits'), steps=10**6, progress=False)")
+    after = nbformat.v4.new_code_cell("print('after')")
+    slow.execution_count, after.execution_count = 1, 2
+    after.outputs = [nbformat.v4.new_output("stream", name="stdout", text="after\n")]
+    notebook.cells = [slow, after]
+    path = tmp_path / "cut_short.ipynb"
+    nbformat.write(notebook, path)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
+                           "--nbval", str(path), "--nbval-cell-timeout", "15", "-p", "no:randomly"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output[-3000:]
+    assert "TrainingInterrupted" in output and "was interrupted at step" in output, output[-3000:]
+    assert "XPASS(strict)" in output and "2 failed" in output, output[-3000:]

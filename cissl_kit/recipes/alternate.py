@@ -30,7 +30,7 @@ from ..algorithms.ldam import LDAMDRW
 from ..algorithms.semi import BalancedHeadNet
 from ..checkpoint import check_resumable, data_identity, fits_this_run, load_checkpoint, save_checkpoint
 from ..data.samplers import SAMPLERS
-from ..engine import TrainConfig, Trainer, TrainResult, eval_batch_size
+from ..engine import TrainConfig, Trainer, TrainResult, eval_batch_size, stop_or_return
 from ..metrics import PseudoLabelStats, classification_report
 from ..models import build_model, check_model, default_model
 from ..utils import seed_everything
@@ -57,11 +57,11 @@ class Decoupling(Recipe):
         """An :class:`AlternateRun` to drive stage by stage."""
         return AlternateRun(self, data, config, model)
 
-    def fit(self, data, config=None, model: nn.Module | None = None, resume: bool = False):
+    def fit(self, data, config=None, model: nn.Module | None = None, resume: bool = False, keep_partial: bool = False):
         run = self.start(data, config, model)
         if resume:
             run.resume(run.config.checkpoint)
-        return run_to_the_end(self.name, run, run.next_stage, run.num_stages)
+        return run_to_the_end(self.name, run, run.next_stage, run.num_stages, keep_partial)
 
 
 @dataclass
@@ -176,7 +176,7 @@ class AlternateRun:
             self._unfinished_stage = None
         if self.config.checkpoint:  # the whole run, with this stage's trainer, every checkpoint_every steps
             trainer.checkpoint_writer = lambda stage_trainer: self.save_checkpoint(self.config.checkpoint, stage_trainer)
-        result = trainer.fit()
+        result = trainer.fit(keep_partial=True)
         if result.interrupted:
             raise KeyboardInterrupt
         self.steps_done += steps
@@ -304,7 +304,7 @@ class PseudoLabelLDAM(Recipe):
     max_margin: float = hparam(0.5, "largest LDAM margin", low=0.0)
     scale: float = hparam(30.0, "s, the scale of the cosine logits", low=0.0, low_open=True)
 
-    def fit(self, data, config=None, model: nn.Module | None = None, resume: bool = False):
+    def fit(self, data, config=None, model: nn.Module | None = None, resume: bool = False, keep_partial: bool = False):
         config = config or TrainConfig()
         start = time.perf_counter()
         saved = load_checkpoint(config.checkpoint, self.name, data.device) if resume else None
@@ -326,8 +326,9 @@ class PseudoLabelLDAM(Recipe):
             first.load_state_dict(saved["first"], f"checkpoint {config.checkpoint} (stage 1)")
         if config.checkpoint:
             first.checkpoint_writer = checkpoint_writer(None)
-        if first.fit().interrupted:
-            return dataclasses.replace(first.result(True), method=self.name, hparams=self.hparams())
+        if first.fit(keep_partial=True).interrupted:
+            return stop_or_return(dataclasses.replace(first.result(True), method=self.name, hparams=self.hparams()),
+                                  keep_partial)
         pool = data.unlabeled_idx
         pseudo = first.predict(data.images[pool]).argmax(1)
         stats = PseudoLabelStats(data.num_classes, data.device)
@@ -338,11 +339,11 @@ class PseudoLabelLDAM(Recipe):
             second.load_state_dict(saved["second"], f"checkpoint {config.checkpoint} (stage 2)")
         if config.checkpoint:
             second.checkpoint_writer = checkpoint_writer(first.state_dict())
-        result = second.fit()
+        result = second.fit(keep_partial=True)
         history = [{**row, "stage": "LDAM-DRW on D"} for row in first.history]
         history += [{**row, "step": row["step"] + self.init_steps, "stage": "LDAM-DRW on D ∪ U′"} for row in second.history]
         final = {**second.evaluate(), **stats.report(data.groups), "step": self.init_steps + self.finetune_steps}
-        return dataclasses.replace(result, method=self.name, hparams=self.hparams(), history=history,
-                                   final=final if not result.interrupted else result.final,
-                                   data={**result.data, "labeled_counts": data.labeled_counts},
-                                   seconds=time.perf_counter() - start)
+        return stop_or_return(dataclasses.replace(result, method=self.name, hparams=self.hparams(), history=history,
+                                                  final=final if not result.interrupted else result.final,
+                                                  data={**result.data, "labeled_counts": data.labeled_counts},
+                                                  seconds=time.perf_counter() - start), keep_partial)

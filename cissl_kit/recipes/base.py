@@ -13,6 +13,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..algorithms.base import check_hparams
+from ..engine import stop_or_return
 
 
 @dataclass
@@ -36,22 +37,27 @@ class Recipe:
     def check_config(self, config: Any) -> None:
         """Raise ``ValueError`` if the recipe cannot run with these loop settings (checked before any work)."""
 
-    def fit(self, data: Any, config: Any = None, model: nn.Module | None = None, resume: bool = False) -> Any:
+    def fit(self, data: Any, config: Any = None, model: nn.Module | None = None, resume: bool = False,
+            keep_partial: bool = False) -> Any:
+        """Run every stage; on Ctrl-C raise :class:`~cissl_kit.engine.TrainingInterrupted` with the result of
+        the stages so far, or with ``keep_partial=True`` return that result."""
         raise NotImplementedError
 
     def hparams(self) -> dict:
         return dataclasses.asdict(self)
 
 
-def run_to_the_end(name: str, run: Any, advance: Callable[[], str | None], total: int) -> Any:
+def run_to_the_end(name: str, run: Any, advance: Callable[[], str | None], total: int,
+                   keep_partial: bool = False) -> Any:
     """Call ``advance()`` (which runs a recipe's next stage and names it, or returns None when all
-    are done) under a progress bar; returns ``run.result()``, or on Ctrl-C the result of the stages
-    so far, ``run.result(interrupted=True)`` (the last checkpoint stays on disk)."""
+    are done) under a progress bar; returns ``run.result()``. On Ctrl-C the result of the stages so
+    far, ``run.result(interrupted=True)`` (the last checkpoint stays on disk), is raised with
+    :class:`~cissl_kit.engine.TrainingInterrupted`, or returned with ``keep_partial``."""
     with tqdm(total=total, initial=len(run.records), desc=name, disable=not run.config.progress) as bar:
         try:
             while (stage := advance()) is not None:
                 bar.set_postfix_str(f"{stage} · acc {run.records[-1]['accuracy']:.3f}", refresh=False)
                 bar.update(1)
         except KeyboardInterrupt:
-            return run.result(interrupted=True)
+            return stop_or_return(run.result(interrupted=True), keep_partial)
     return run.result()

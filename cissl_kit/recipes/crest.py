@@ -88,7 +88,7 @@ class CReSTPlus(Recipe):
         self.check_config(run.config)
         return run
 
-    def fit(self, data, config=None, model: nn.Module | None = None, resume: bool = False):
+    def fit(self, data, config=None, model: nn.Module | None = None, resume: bool = False, keep_partial: bool = False):
         run = self.start(data, config, model)
         if resume:
             run.resume(run.config.checkpoint)
@@ -96,7 +96,7 @@ class CReSTPlus(Recipe):
         def advance() -> str | None:
             generation = run.next_generation()
             return None if generation is None else f"generation {generation}"
-        return run_to_the_end(self.name, run, advance, self.generations)
+        return run_to_the_end(self.name, run, advance, self.generations, keep_partial)
 
 
 class CReSTRun:
@@ -161,7 +161,7 @@ class CReSTRun:
         if self.config.checkpoint:
             trainer.checkpoint_writer = lambda t: self.save_checkpoint(self.config.checkpoint, t)
         try:
-            result = trainer.fit()
+            result = trainer.fit(keep_partial=True)
         finally:
             self.seconds += time.perf_counter() - start
         if result.interrupted:

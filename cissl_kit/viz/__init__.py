@@ -1,11 +1,19 @@
-"""Plots and widgets for the notebooks and the CLI."""
+"""Plots and widgets for the notebooks and the CLI.
+
+Layer: above ``stats`` (whose numbers it draws) and the data, model and analysis layers; never imports the
+benchmark, the registry's callers or the CLI. One colour per method: :func:`method_colour`.
+"""
 
 from .plots import (
+    METHOD_COLOURS,
+    WIDTH,
+    method_colour,
     plot_alternate_progress,
     plot_benchmark,
     plot_class_counts,
     plot_class_examples,
     plot_confusion,
+    plot_differences,
     plot_embedding,
     plot_history,
     plot_memory_bank,
@@ -15,4 +23,6 @@ from .plots import (
     show_images,
 )
 
-__all__ = ["plot_alternate_progress", "plot_benchmark", "plot_embedding", "plot_class_counts", "plot_class_examples", "plot_confusion", "plot_memory_bank", "plot_history", "plot_per_class", "plot_profiles", "plot_tilt_demo", "show_images"]
+__all__ = ["METHOD_COLOURS", "WIDTH", "method_colour", "plot_alternate_progress", "plot_benchmark", "plot_class_counts",
+           "plot_class_examples", "plot_confusion", "plot_differences", "plot_embedding", "plot_history",
+           "plot_memory_bank", "plot_per_class", "plot_profiles", "plot_tilt_demo", "show_images"]

@@ -1,4 +1,9 @@
-"""Matplotlib figures used by the notebooks and the CLI. Each takes an optional ``ax`` and returns it."""
+"""Matplotlib figures used by the notebooks and the CLI. Each takes an optional ``ax`` and returns it.
+
+Layer: above ``stats`` and the layers below it; it draws what it is given (results, rows, statistics)
+and never imports the benchmark or the CLI. One colour per method everywhere: :func:`method_colour`.
+Default sizes fit JupyterLab's output area (about 1,000 px wide at 100 dpi, with the file browser open).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,38 @@ import numpy as np
 from matplotlib.axes import Axes
 
 GROUP_COLOURS = {"many": "#4C72B0", "medium": "#55A868", "few": "#C44E52"}
+# one colour per method, in every figure and widget: the registry's methods in a fixed order on tab20
+# (seaborn's "tab20" order), and any other label (an ablation, a variant) a stable colour of its own
+METHOD_ORDER = ("supervised", "supervised_la", "pseudolabel", "fixmatch", "fixmatch_la", "fixmatch_bh", "semi",
+                "layermatch", "ldam_drw", "decoupling", "alternate", "pseudolabel_decoupling", "pseudolabel_ldam",
+                "darp", "crest_plus", "fixmatch_da", "daso", "abc", "acr", "simpro", "cpe", "cdmad")
+_PALETTE = ["#1f77b4", "#aec7e8", "#ff7f0e", "#2ca02c", "#98df8a", "#d62728", "#9467bd", "#8c564b", "#c49c94",
+            "#e377c2", "#f7b6d2", "#7f7f7f", "#bcbd22", "#dbdb8d", "#17becf", "#9edae5", "#ffbb78", "#ff9896",
+            "#c5b0d5", "#393b79", "#637939", "#8c6d31"]
+METHOD_COLOURS = dict(zip(METHOD_ORDER, _PALETTE))
+WIDTH = 9.5  # inches: 950 px at 100 dpi, the widest figure that JupyterLab shows unscaled
+
+
+def method_colour(label: str) -> str:
+    """The colour of a method in every figure: its registered name's, else a stable one for the label
+    (the same on every machine and in every session)."""
+    import zlib
+
+    key = label.split(" [")[0].strip()
+    if key in METHOD_COLOURS:
+        return METHOD_COLOURS[key]
+    others = ["#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363", "#fd8d3c", "#74c476", "#9e9ac8", "#6baed6",
+              "#fdae6b", "#a1d99b", "#bcbddc"]
+    return others[zlib.crc32(key.encode()) % len(others)]
+
+
+def _series(values):
+    """``(label suffix, history)`` of a history or a TrainResult: an interrupted run's lines say so."""
+    history = getattr(values, "history", values)
+    suffix = ""
+    if getattr(values, "interrupted", False):
+        suffix = f" [interrupted at step {values.final.get('step', '?')}]"
+    return suffix, history
 
 
 def _axes(ax: Axes | None, size: tuple[float, float] = (6, 3.5)) -> Axes:
@@ -93,7 +130,8 @@ def plot_per_class(
     num_classes = len(next(iter(values.values())))
     width = 0.8 / max(1, len(names))
     for i, name in enumerate(names):
-        ax.bar(np.arange(num_classes) + (i - (len(names) - 1) / 2) * width, np.nan_to_num(values[name]), width, label=name)
+        ax.bar(np.arange(num_classes) + (i - (len(names) - 1) / 2) * width, np.nan_to_num(values[name]), width,
+               label=name, color=method_colour(name))
     _shade_groups(ax, groups)
     ax.set(xlabel="class (sorted head → tail)", ylabel=ylabel, xticks=range(num_classes))
     if ylim is not None:
@@ -104,18 +142,21 @@ def plot_per_class(
 
 
 def plot_history(
-    histories: Mapping[str, Sequence[Mapping[str, float]]],
+    histories: Mapping[str, object],
     metric: str = "accuracy",
     title: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
-    """One line per run of ``metric`` against the training step."""
+    """One line per run of ``metric`` against the training step; a value is a history (a list of rows) or a
+    :class:`~cissl_kit.engine.TrainResult` (an interrupted run is labelled so, dashed)."""
     ax = _axes(ax)
-    for name, rows in histories.items():
+    for name, values in histories.items():
+        suffix, rows = _series(values)
         steps = [r["step"] for r in rows if metric in r]
-        ax.plot(steps, [r[metric] for r in rows if metric in r], marker=".", label=name)
+        ax.plot(steps, [r[metric] for r in rows if metric in r], marker=".", label=name + suffix,
+                color=method_colour(name), linestyle="--" if suffix else "-")
     ax.set(xlabel="training step", ylabel=metric.replace("_", " "), title=title or metric.replace("_", " "))
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, fontsize=8, loc="best")
     return ax
 
 
@@ -136,7 +177,8 @@ def plot_benchmark(rows: Sequence[Mapping], metric: str = "accuracy", ax: Axes |
         means = [entries[p][metric] if p in entries else np.nan for p in profiles]
         stds = [entries[p][f"{metric}_std"] if p in entries else 0 for p in profiles]
         runs = max(e["runs"] for e in entries.values())
-        ax.bar(x, np.nan_to_num(means), width, yerr=stds if runs > 1 else None, capsize=2, label=method)
+        ax.bar(x, np.nan_to_num(means), width, yerr=stds if runs > 1 else None, capsize=2, label=method,
+               color=method_colour(method))
     runs = max(e["runs"] for e in summary)
     name = {"accuracy": "overall accuracy", "pl_accuracy": "pseudo-label accuracy",
             "few": "few-shot accuracy"}.get(metric, f"{metric} accuracy")
@@ -150,6 +192,51 @@ def plot_benchmark(rows: Sequence[Mapping], metric: str = "accuracy", ax: Axes |
     elif legend == "right":
         ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
     return ax
+
+
+def plot_differences(entries: Sequence[Mapping], axes: Sequence[Axes] | None = None, title: str | None = None,
+                     profiles: Sequence[str] | None = None) -> Sequence[Axes]:
+    """A forest plot of :func:`cissl_kit.stats.paired_differences` entries (one baseline): one row per method,
+    one panel per unlabeled profile, the mean paired difference (points) with its interval. A filled marker
+    stays distinguishable after Holm's correction over every interval shown (``entry["holm"]``, computed here
+    if missing), a hollow one does not; an interval that covers the line at 0 cannot tell the two apart."""
+    from ..stats import holm, names_of
+
+    entries = list(entries)
+    made_here = axes is None
+    if entries and "holm" not in entries[0]:
+        holm(entries)
+    profiles = list(profiles or dict.fromkeys(e["profile"] for e in entries))
+    methods = list(dict.fromkeys(e["method"] for e in entries))
+    if axes is None:
+        axes = plt.subplots(1, len(profiles), figsize=(WIDTH, 0.9 + 0.3 * len(methods)), sharey=True,
+                            squeeze=False)[1][0]
+    found = {(e["profile"], e["method"]): e for e in entries}
+    for ax, profile in zip(axes, profiles):
+        for i, method in enumerate(methods):
+            entry = found.get((profile, method))
+            if entry is None:
+                continue
+            colour = method_colour(method)
+            error = None if entry["seeds"] < 2 else [[entry["mean"] - entry["low"]], [entry["high"] - entry["mean"]]]
+            ax.errorbar(entry["mean"], i, xerr=error, fmt="o", color=colour, capsize=2, markersize=5,
+                        markerfacecolor=colour if entry.get("holm") else "white")
+        ax.axvline(0, color="grey", lw=0.8, zorder=0)
+        ax.set_title(profile, fontsize=10)
+        ax.set_xlabel("difference (points)", fontsize=9)
+        ax.tick_params(labelsize=8)
+    axes[0].set_yticks(range(len(methods)), methods)
+    axes[0].set_ylim(len(methods) - 0.5, -0.5)
+    if entries:
+        first = entries[0]
+        seeds = max(e["seeds"] for e in entries)
+        text = title or (f"Paired differences in {names_of(first['metric'])} against {first['baseline']}: mean over "
+                         f"{seeds} seeds, {100 * first['confidence']:g}% interval (filled: distinguishable after Holm)")
+        if made_here:
+            axes[0].figure.suptitle(text, fontsize=10, y=1.04)
+        else:
+            axes[0].set_ylabel(f"vs {first['baseline']}", fontsize=9)
+    return axes
 
 
 def plot_embedding(points: np.ndarray, labels: Sequence[int], groups: Mapping[str, Sequence[int]] | None = None,
