@@ -460,39 +460,87 @@ def load_benchmark(path: str | Path) -> list[dict]:
     return rows
 
 
-REFERENCE_RESULTS = Path(__file__).parent / "reference_results" / "mnist_lt.json"
+RESULTS = Path(__file__).parent / "reference_results"
+MANIFEST = RESULTS / "MANIFEST.json"
+
+
+def shipped(relative: str) -> list[dict]:
+    """A results file the kit ships (a path under ``reference_results/``), refused unless its SHA-256 digest is
+    the one ``MANIFEST.json`` records for it."""
+    path = RESULTS / relative
+    expected = json.loads(MANIFEST.read_text()).get(relative) if MANIFEST.is_file() else None
+    if expected is None:
+        raise FileNotFoundError(f"{relative} is not in {MANIFEST.name}: the kit ships no such results file")
+    if file_digest(path) != expected:
+        raise ValueError(f"{path} does not match the digest {MANIFEST.name} records for it (it was changed or "
+                         "damaged); reinstall the kit, or train the results afresh (RETRAIN = True in a notebook)")
+    return load_benchmark(path)
+
+
+def file_digest(path: str | Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def write_manifest() -> dict[str, str]:
+    """Record the digest of every shipped results file (``benchmarks/course_grids.py`` calls it)."""
+    files = sorted(p for p in RESULTS.rglob("*.json") if p.name != MANIFEST.name)
+    manifest = {p.relative_to(RESULTS).as_posix(): file_digest(p) for p in files}
+    write_atomic(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return manifest
+
+
+REFERENCE_RESULTS = RESULTS / "mnist_lt.json"
 # SeMi Tables 1–2 style: FixMatch, its LA baseline, the methods the papers compare against, and one
 # method of each paper; the rows not in REFERENCE_RESULTS are in COMPARISON_RESULTS
 COMPARISON_METHODS = ("fixmatch", "fixmatch_la", "darp", "crest_plus", "daso", "abc", "acr", "semi", "layermatch",
                       "alternate")
-COMPARISON_RESULTS = Path(__file__).parent / "reference_results" / "mnist_lt_comparison.json"
-EXERCISE_RESULTS = Path(__file__).parent / "reference_results" / "exercises"
+COMPARISON_RESULTS = RESULTS / "mnist_lt_comparison.json"
+# the methods that estimate the unlabeled class distribution, against the logit-adjusted baselines, in all
+# five unlabeled profiles; the rows not in the files above are in PRIOR_RESULTS
+PRIOR_METHODS = ("fixmatch", "fixmatch_la", "fixmatch_bh", "acr", "simpro", "cpe", "cdmad")
+PRIOR_PROFILES = ("consistent", "uniform", "reversed", "middle", "head-tail")
+PRIOR_RESULTS = RESULTS / "mnist_lt_prior.json"
+EXERCISE_RESULTS = RESULTS / "exercises"
 
 
 def reference_results() -> list[dict]:
-    """The default benchmark on mnist-LT with seeds 0, 1, 2, as shipped with the kit (made by
-    ``cissl-kit benchmark --seeds 0,1,2`` on a 2-core CPU with the kernels pinned as in the tests;
-    ``run_grid()`` with its defaults remakes it)."""
-    return load_benchmark(REFERENCE_RESULTS)
+    """The default benchmark on mnist-LT with seeds 0-9, as shipped with the kit (made by
+    ``cissl-kit benchmark --seeds 0,1,...,9 --jobs 2`` on a 2-core CPU, one thread a run, the kernels pinned
+    as in the tests; ``run_grid(seeds=range(10), jobs=2)`` remakes it). Digest-checked."""
+    return shipped("mnist_lt.json")
+
+
+def _ordered(rows: list[dict], methods: Sequence[str], profiles: Sequence[str]) -> list[dict]:
+    method, profile = {m: i for i, m in enumerate(methods)}, {p: i for i, p in enumerate(profiles)}
+    return sorted(rows, key=lambda r: (profile[r["profile"]], r["seed"], method[r["label"]]))
 
 
 def comparison_results() -> list[dict]:
-    """:data:`COMPARISON_METHODS` on mnist-LT with seeds 0, 1, 2, in that order: the shipped reference
-    rows of the methods the default grid shares, plus the comparison methods' rows (made like the
-    reference file; ``run_grid(COMPARISON_METHODS)`` remakes all of them)."""
-    rows = [r for r in reference_results() if r["label"] in COMPARISON_METHODS] + load_benchmark(COMPARISON_RESULTS)
-    order = {label: i for i, label in enumerate(COMPARISON_METHODS)}
-    return sorted(rows, key=lambda r: (r["profile"] != "consistent", r["profile"] != "uniform", r["seed"], order[r["label"]]))
+    """:data:`COMPARISON_METHODS` on mnist-LT with seeds 0-9, in that order: the shipped reference rows of
+    the methods the default grid shares, plus the comparison methods' rows (made like the reference file)."""
+    rows = [r for r in reference_results() if r["label"] in COMPARISON_METHODS] + shipped(COMPARISON_RESULTS.name)
+    return _ordered(rows, COMPARISON_METHODS, ("consistent", "uniform", "reversed"))
+
+
+def prior_results() -> list[dict]:
+    """:data:`PRIOR_METHODS` on mnist-LT with seeds 0-9 in the five :data:`PRIOR_PROFILES`: the shipped rows
+    of the reference and comparison files, plus SimPro, CPE, CDMAD everywhere and the others in the middle
+    and head-tail profiles (made like the reference file)."""
+    rows = [r for r in comparison_results() + reference_results() if r["label"] in PRIOR_METHODS]
+    rows = list({(r["label"], r["profile"], r["seed"]): r for r in rows + shipped(PRIOR_RESULTS.name)}.values())
+    return _ordered(rows, PRIOR_METHODS, PRIOR_PROFILES)
 
 
 def exercise_results(name: str) -> list[dict]:
     """A grid that a notebook exercise asks for, shipped so that its worked solution can show it without
     the training: ``name`` is one of the files in ``reference_results/exercises`` (written by
-    ``benchmarks/exercise_grids.py``; the ``run_grid`` call of the exercise remakes it)."""
+    ``benchmarks/course_grids.py``; the ``run_grid`` call of the exercise remakes it)."""
     names = sorted(p.stem for p in EXERCISE_RESULTS.glob("*.json"))
     if name not in names:
         raise ValueError(f"name must be one of {', '.join(names)}; got {name!r}")
-    return load_benchmark(EXERCISE_RESULTS / f"{name}.json")
+    return shipped(f"exercises/{name}.json")
 
 
 def write_figures(rows: Sequence[dict], folder: str | Path, baselines: Sequence[str] = ("fixmatch", "fixmatch_la")

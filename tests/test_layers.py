@@ -18,7 +18,7 @@ LAYERS = [
     ("recipes", ["recipes"]),
     ("registry", ["registry"]),
     ("plots and widgets", ["viz"]),
-    ("grids and notebook tools", ["benchmark", "classroom"]),
+    ("grids and notebook tools", ["benchmark", "course", "classroom"]),
     ("command line", ["cli", "_grid_worker", "_entry", "__main__"]),
 ]
 RANK = {part: rank for rank, (_, parts) in enumerate(LAYERS) for part in parts}

@@ -1,0 +1,90 @@
+"""Every results file the kit ships, trained with the CPU kernels pinned as in the tests (``conftest.py``),
+one thread a run, two runs at a time:
+
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=AVX2,STRICT \\
+        python benchmarks/course_grids.py [--only NAME] [--cells runs/reference]
+
+* ``mnist_lt.json``: the default benchmark (``cissl-kit benchmark``), seeds 0-9;
+* ``mnist_lt_comparison.json``: DARP, CReST+, DASO, ABC and ACR, seeds 0-9;
+* ``mnist_lt_prior.json``: SimPro, CPE and CDMAD in the five unlabeled profiles, and FixMatch, its LA and
+  balanced-head baselines and ACR in the middle and head-tail profiles, seeds 0-9;
+* ``course/*.json``: the notebooks' digits-LT grids (``cissl_kit.course.GRIDS``), seeds 0-4;
+* ``exercises/*.json``: the grids notebook 05's exercises read;
+
+then ``MANIFEST.json``, the digest of each. Finished cells are kept under ``--cells`` (one folder for all,
+so a grid that shares a run with another trains it once) and an interrupted run resumes. On 2 cores the
+mnist-LT files take about 4 hours, the course grids about 45 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from cissl_kit.benchmark import (
+    BENCHMARK_METHODS,
+    BENCHMARK_STEPS,
+    EXERCISE_RESULTS,
+    PRIOR_PROFILES,
+    RESULTS,
+    run_grid,
+    write_manifest,
+)
+from cissl_kit.course import GRIDS
+from cissl_kit.engine import TrainConfig
+
+PINNED = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2,STRICT"}
+TEN = tuple(range(10))
+COMPARISON = ("darp", "crest_plus", "daso", "abc", "acr")
+REFERENCE = {
+    "mnist_lt": [dict(methods=BENCHMARK_METHODS, profiles=("consistent", "uniform", "reversed"))],
+    "mnist_lt_comparison": [dict(methods=COMPARISON, profiles=("consistent", "uniform", "reversed"))],
+    "mnist_lt_prior": [dict(methods=("simpro", "cpe", "cdmad"), profiles=PRIOR_PROFILES),
+                       dict(methods=("fixmatch", "fixmatch_la", "fixmatch_bh", "acr"), profiles=("middle", "head-tail"))],
+}
+EXERCISES = {
+    "mnist_lt_gamma50": dict(profiles=["consistent"], seeds=[0], imbalance_ratio=50, n_max=50),
+    "digits_lt_reversed": dict(dataset="digits", profiles=["reversed"], seeds=[0, 1, 2]),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=None, help="one file's name (mnist_lt, 02_semi, …)")
+    parser.add_argument("--cells", default="runs/reference", help="the folder of finished cells")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    wrong = [f"{k}={v}" for k, v in PINNED.items() if os.environ.get(k) != v]
+    if wrong:
+        raise SystemExit(f"set {' '.join(wrong)} before running, so the files match the tests' pinned kernels")
+    cells = Path(args.cells)
+    for name, grids in REFERENCE.items():
+        if args.only in (None, name):
+            rows = []
+            for grid in grids:
+                rows += run_grid(grid["methods"], grid["profiles"], TEN, config=TrainConfig(steps=BENCHMARK_STEPS),
+                                 out=cells, jobs=args.jobs)
+            _write(RESULTS / f"{name}.json", rows)
+    for name, grid in GRIDS.items():
+        if args.only in (None, name):
+            rows = run_grid(grid.methods, grid.profiles, grid.seeds, grid.dataset, grid.config(), out=cells / "course",
+                            jobs=args.jobs, **grid.data)
+            _write(RESULTS / "course" / f"{name}.json", rows)
+    for name, grid in EXERCISES.items():
+        if args.only in (None, name):
+            _write(EXERCISE_RESULTS / f"{name}.json", run_grid(out=cells / "exercises", jobs=args.jobs, **grid))
+    write_manifest()
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    if any(r.get("interrupted") for r in rows):
+        raise SystemExit(f"{path.name}: a run was interrupted; run again to finish it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows, indent=1) + "\n")
+    print(f"{path.relative_to(RESULTS)}: {len(rows)} rows")
+
+
+if __name__ == "__main__":
+    main()

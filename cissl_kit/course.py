@@ -1,0 +1,116 @@
+"""The notebooks' evidence: every comparison a notebook interprets rests on a grid of seeds, shipped with the
+kit, so that a lab does not wait on training.
+
+A notebook calls :func:`course_results` with ``retrain=RETRAIN`` (the flag in its set-up cell):
+
+* ``RETRAIN = False`` (the default): the grid's rows from ``reference_results/``, checked against the
+  SHA-256 digest recorded in ``reference_results/MANIFEST.json`` (a file that does not match is refused);
+* ``RETRAIN = True``: the same grid trained here with :func:`~cissl_kit.benchmark.run_grid` (finished cells
+  kept under ``runs/course/``, so an interrupted grid resumes), which is how the shipped file was made
+  (``benchmarks/course_grids.py``, the CPU kernels pinned as in the tests).
+
+Each notebook also trains one seed live, so that its training cells run under ``pytest --nbval``.
+
+Layer: beside ``benchmark`` (it runs grids), below the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._checks import check_choice
+from .algorithms import LDAMDRW, FixMatch, FixMatchBalancedHead, FixMatchLA, LayerMatch, SeMi
+from .benchmark import run_grid, shipped
+from .engine import TrainConfig
+from .recipes import AlternateSampling, Decoupling, PseudoLabelDecoupling, PseudoLabelLDAM
+
+SEEDS_DIGITS = (0, 1, 2, 3, 4)  # five seeds on the small digits-LT grids; ten on mnist-LT
+SEEDS_MNIST = tuple(range(10))
+
+
+@dataclass(frozen=True)
+class CourseGrid:
+    """A grid a notebook reads: its methods (label → factory), profiles, seeds, data and loop settings."""
+
+    notebook: str
+    methods: dict[str, Callable]
+    profiles: tuple[str, ...]
+    seeds: tuple[int, ...]
+    dataset: str = "digits"
+    steps: int = 1000
+    eval_every: int = 100
+    lr: float = 0.03
+    data: dict = field(default_factory=dict)
+
+    def config(self) -> TrainConfig:
+        return TrainConfig(steps=self.steps, eval_every=self.eval_every, lr=self.lr)
+
+
+SEMI_BASELINES = {
+    "FixMatch τ=0.95": lambda: FixMatch(threshold=0.95),
+    "FixMatch τ=0.7": lambda: FixMatch(threshold=0.7),
+    "FixMatch + LA": FixMatchLA,
+    "FixMatch + balanced head": FixMatchBalancedHead,
+    "SeMi": SeMi,
+}
+SEMI_ABLATIONS = {
+    "w/o bank (FIFO queue)": lambda: SeMi(bank_policy="fifo"),
+    "w/o OHEML (τ = 0.95, no weights)": lambda: SeMi(use_oheml=False, threshold=0.95),
+    "w/o entropy weights (τ = 0.7 kept)": lambda: SeMi(use_oheml=False),
+    "w/o EA": lambda: SeMi(use_alignment=False),
+    "w/o PLCE": lambda: SeMi(use_plce=False),
+    "w/o balanced head": lambda: SeMi(use_balanced_head=False),
+}
+LAYERMATCH_VARIANTS = {
+    "FixMatch": FixMatch,
+    "FixMatch + Grad-ReLU": lambda: LayerMatch(threshold_mode="fixed", avg_clustering=False),
+    "SAT + Grad-ReLU": lambda: LayerMatch(avg_clustering=False),
+    "LayerMatch (kit)": LayerMatch,
+    "LayerMatch, the paper's normalisation": lambda: LayerMatch(u_average="masked", ac_average="masked"),
+    "LayerMatch, SAT from 1": lambda: LayerMatch(sat_start="one", sat_horizon=0.0),
+}
+ALTERNATE_TABLE = {
+    "Decoupling": Decoupling,
+    "Pseudo-Label + Decoupling": PseudoLabelDecoupling,
+    "LDAM-DRW": LDAMDRW,
+    "Pseudo-Label + LDAM-DRW": PseudoLabelLDAM,
+    "Alternate Sampling": AlternateSampling,
+}
+ALTERNATE_ABLATIONS = {
+    "R + C (Alternate Sampling)": AlternateSampling,
+    "R + R": lambda: AlternateSampling(classifier_sampler="random"),
+    "C + R": lambda: AlternateSampling(embedding_sampler="balanced", classifier_sampler="random"),
+    "C + C": lambda: AlternateSampling(embedding_sampler="balanced"),
+    "classifier on D ∪ U′": lambda: AlternateSampling(classifier_data="all"),
+    "… and embedding on D only": lambda: AlternateSampling(classifier_data="all", embedding_data="labeled"),
+}
+
+GRIDS: dict[str, CourseGrid] = {
+    # 02: SeMi on digits-LT, reversed (and its baselines with consistent data, exercise 1)
+    "02_semi": CourseGrid("02", {**SEMI_BASELINES, **SEMI_ABLATIONS}, ("reversed",), SEEDS_DIGITS, steps=800),
+    "02_semi_consistent": CourseGrid("02", SEMI_BASELINES, ("consistent",), SEEDS_DIGITS, steps=800),
+    # 03: LayerMatch's parts on digits-LT, consistent; curves every 25 steps for the threshold figure
+    "03_layermatch": CourseGrid("03", LAYERMATCH_VARIANTS, ("consistent",), SEEDS_DIGITS, eval_every=25),
+    # 04: Alternate Sampling and its baselines at γ = 50 and γ = 10 (N1 = 50, M1 = 70), and the sampling ablation
+    "04_alternate_gamma50": CourseGrid("04", {**ALTERNATE_TABLE, **{k: v for k, v in ALTERNATE_ABLATIONS.items()
+                                                                  if k != "R + C (Alternate Sampling)"}},
+                                       ("consistent",), SEEDS_DIGITS, steps=1500, lr=0.1,
+                                       data=dict(n_max=50, imbalance_ratio=50, m_max=70)),
+    "04_alternate_gamma10": CourseGrid("04", ALTERNATE_TABLE, ("consistent",), SEEDS_DIGITS, steps=1500, lr=0.1,
+                                       data=dict(n_max=50, imbalance_ratio=10, m_max=70)),
+}
+
+
+def course_results(name: str, retrain: bool = False, progress: bool = True, jobs: int = 1) -> list[dict]:
+    """The rows of the course grid ``name``: shipped and digest-checked, or (``retrain``) trained here."""
+    check_choice("name", name, tuple(GRIDS))
+    grid = GRIDS[name]
+    if retrain:
+        return run_grid(grid.methods, grid.profiles, grid.seeds, grid.dataset, grid.config(),
+                        out=Path("runs") / "course" / name, progress=progress, jobs=jobs, **grid.data)
+    return shipped(f"course/{name}.json")
+
+
+__all__ = ["GRIDS", "CourseGrid", "course_results"]
