@@ -13,6 +13,13 @@ value, every mark with no printed value, and every decimal number, percentage or
 the prose that is neither marked nor declared *given* (a setting, or a figure from a paper or from
 the README) in the cell's metadata, ``{"cissl_kit": {"given": ["0.95", "+8.5", ...]}}``.
 
+**Hand-outs.** The first cell's sentence about the folded solutions sits between
+``<!--solutions-note-->`` and ``<!--/solutions-note-->``; a hand-out copy says instead that it holds
+no solutions and where the numbers its prose quotes come from.
+
+**Tables.** :class:`Table` shows a results table rendered in JupyterLab and on GitHub (Markdown), and
+the same text as its plain-text form, which is what ``pytest --nbval`` compares.
+
 **Outputs on another CPU.** A seeded run repeats bit for bit on one machine, but another CPU's float
 kernels round the last bits differently, and a few hundred steps later the run is another draw of
 the same experiment: on digits-LT a few-shot accuracy moved by 24 points, on mnist-LT by 2. A code
@@ -40,9 +47,16 @@ _NUMBER = r"[+−-]?\d+(?:,\d{3})*(?:\.\d+)?"
 _MARK = re.compile(rf"(?P<number>{_NUMBER}|\b(?:{'|'.join(_WORDS)})\b)\s*(?P<percent>%)?\s*<!--\s*q:(?P<name>\w+)\s*-->",
                    re.IGNORECASE)
 _PRINTED = re.compile(rf"^{re.escape(QUOTE_PREFIX)}(?P<name>\w+) = (?P<value>{_NUMBER})%?\s*$", re.M)
-# what the prose must not quote unmarked: decimals, percentages and signed numbers
-_UNMARKED = re.compile(r"(?<![\w.])(?:[+−]\d+(?:,\d{3})*(?:\.\d+)?|\d+(?:,\d{3})*\.\d+|\d+(?:,\d{3})*(?:\.\d+)?\s?%)"
-                       r"(?![\w.]*\d)")
+# what the prose must not quote unmarked: every number (a result unless it is marked, or listed as a constant of
+# the text in the cell's metadata), but for the numbers of names and references: CIFAR-10, WRN-28-2, Eq. 3,
+# Table 1, Fig. 5, §5.1, notebook 02, exercise 2, section 4, a heading's "## 3 ·", a year
+_UNMARKED = re.compile(r"(?<![\w.\-/×])[+−]?\d+(?:,\d{3})*(?:\.\d+)?(?:\s?%)?(?![\w.]*\d)(?![^\W\d_])"
+                       r"(?!\s?[×x]\s?\d)")
+_REFERENCE = re.compile(r"(?:Eq(?:s)?\.|Eqs?\b|Table|Tables|Fig\.|Figure|§|[Nn]otebooks?|[Ee]xercises?|[Ss]ections?|"
+                        r"[Cc]ells?|[Ss]tep|Alg\.|Appendix|[Ll]oop|[Gg]eneration|[Ss]tage|[Pp]age|[Cc]hapter|"
+                        r"[Dd]igits?|[Cc]lass(?:es)?|[Ss]eeds?|[Ee]xpert)"
+                        r"\s*(?:\d+(?:[.–-]\d+)?\s*(?:,|and|or|to|–|-)\s*)*$")
+_HEADING = re.compile(r"^#+\s*\d+\s*·|^\s*\d+\.\s", re.M)  # a heading's number, an ordered list's
 # left out of the prose check: code, maths, links' targets, HTML comments
 _NOT_PROSE = re.compile(r"```.*?```|`[^`]*`|\$\$.*?\$\$|\$[^$]*\$|\]\([^)]*\)|<!--.*?-->", re.S)
 
@@ -133,13 +147,60 @@ def check_quotes(path: str | Path) -> list[str]:
                 problems.append(f"{where}: the text says {written}{mark['percent'] or ''} for {name}, "
                                 f"the output says {figures[name]}")
         given = set(cell.get("metadata", {}).get("cissl_kit", {}).get("given", []))
-        prose = _NOT_PROSE.sub(" ", _MARK.sub(" ", text))
-        for token in _UNMARKED.findall(prose):
-            token = token.replace(" ", "")
+        for token in unmarked_numbers(text):
             if token not in given:
-                problems.append(f"{where}: {token} is neither marked with <!--q:name--> nor listed as given "
-                                "in the cell's metadata (cissl_kit.given)")
+                problems.append(f"{where}: {token} is neither marked with <!--q:name--> nor listed as a constant "
+                                "of the text in the cell's metadata (cissl_kit.given)")
     return problems
+
+
+def unmarked_numbers(text: str) -> list[str]:
+    """The numbers of a markdown text that are neither marked with ``<!--q:name-->`` nor part of a name or a
+    reference (see ``_UNMARKED``), as written (spaces removed)."""
+    prose = _HEADING.sub(" ", _NOT_PROSE.sub(" ", _MARK.sub(" ", text)))
+    tokens = []
+    for match in _UNMARKED.finditer(prose):
+        before = prose[max(0, match.start() - 40):match.start()]
+        token = match.group().replace(" ", "")
+        if _REFERENCE.search(before) or re.fullmatch(r"(19|20)\d\d|0\d", token):  # a reference, a year, "05"
+            continue
+        tokens.append(token)
+    return tokens
+
+
+class Table:
+    """A table shown rendered (Markdown) in JupyterLab, on GitHub and in the book, whose plain-text form is
+    the same text, so that ``pytest --nbval`` compares every number in it."""
+
+    def __init__(self, markdown: str) -> None:
+        self.markdown = markdown
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown
+
+    def __repr__(self) -> str:
+        return self.markdown
+
+
+HANDOUT_NOTE = ("This is a hand-out: it holds the exercises without their worked solutions, and no outputs. The "
+                "numbers the text quotes come from the full notebook, run on a 2-core CPU with the seeds set in the "
+                "set-up cell; run the cells to see your own (on another CPU the last digits may differ).")
+_SOLUTIONS_NOTE = re.compile(r"<!--solutions-note-->.*?<!--/solutions-note-->", re.S)
+
+
+def repository_url() -> str:
+    """The kit's repository, as ``pyproject.toml`` names it (``[project.urls] Repository``): the one source
+    of every Colab link and install cell."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        for entry in metadata("cissl_kit").get_all("Project-URL") or []:
+            label, _, url = entry.partition(",")
+            if label.strip().lower() == "repository":
+                return url.strip()
+    except PackageNotFoundError:
+        pass
+    return "https://github.com/cissl-kit/cissl_kit"
 
 
 def strip_solutions(paths: Iterable[str | Path], out_dir: str | Path, overwrite: bool = False) -> list[Path]:
@@ -169,6 +230,8 @@ def strip_solutions(paths: Iterable[str | Path], out_dir: str | Path, overwrite:
             if is_solution(cell):
                 continue
             cell = {**cell, "metadata": {k: v for k, v in cell.get("metadata", {}).items() if k != "execution"}}
+            if cell["cell_type"] == "markdown":  # the note about folded solutions becomes the hand-out's own
+                cell["source"] = _SOLUTIONS_NOTE.sub(HANDOUT_NOTE, _text(cell))
             if cell["cell_type"] == "code":
                 cell["outputs"], cell["execution_count"] = [], None
             cells.append(cell)
@@ -187,5 +250,6 @@ def solution_count(path: str | Path) -> tuple[int, int]:
     return len(exercises), solved
 
 
-__all__ = ["SOLUTION_TAG", "NUMBERS_VARY_TAG", "FOLDED", "quote", "same_but_numbers", "is_solution", "printed_figures",
-           "check_quotes", "strip_solutions", "solution_count"]
+__all__ = ["SOLUTION_TAG", "NUMBERS_VARY_TAG", "FOLDED", "HANDOUT_NOTE", "Table", "quote", "same_but_numbers",
+           "is_solution", "printed_figures", "check_quotes", "unmarked_numbers", "repository_url", "strip_solutions",
+           "solution_count"]

@@ -256,14 +256,17 @@ def plot_embedding(points: np.ndarray, labels: Sequence[int], groups: Mapping[st
 
 
 def plot_confusion(confusion: Sequence[Sequence[int]], title: str = "Confusion matrix", ax: Axes | None = None,
-                   class_names: Sequence[str] | None = None) -> Axes:
-    """Row-normalised confusion matrix (rows: true class)."""
+                   class_names: Sequence[str] | None = None, colorbar: bool = True, annotate: bool = True) -> Axes:
+    """Row-normalised confusion matrix (rows: true class, each summing to 1) on a fixed 0-1 colour scale,
+    with a colour bar and, by default, each cell's share written in it (blank where it is 0)."""
     import seaborn as sns
 
     ax = _axes(ax, (4.5, 4))
     matrix = np.asarray(confusion, dtype=float)
     matrix = matrix / np.clip(matrix.sum(1, keepdims=True), 1, None)
-    sns.heatmap(matrix, ax=ax, vmin=0, vmax=1, cmap="Blues", square=True, cbar=False,
+    labels = np.where(matrix >= 0.005, np.vectorize(lambda v: f"{v:.2f}".lstrip("0"))(matrix), "") if annotate else False
+    sns.heatmap(matrix, ax=ax, vmin=0, vmax=1, cmap="Blues", square=True, cbar=colorbar, annot=labels, fmt="",
+                annot_kws={"fontsize": 6}, cbar_kws={"shrink": 0.8, "label": "share of the true class"},
                 xticklabels=class_names or "auto", yticklabels=class_names or "auto")
     ax.set(xlabel="predicted class", ylabel="true class", title=title)
     return ax
@@ -316,9 +319,11 @@ def plot_class_examples(images: np.ndarray, labels: np.ndarray, num_classes: int
 
 
 def plot_memory_bank(bank, ax: Axes | None = None, title: str = "Memory bank", value: str = "confidence",
-                     class_names: Sequence[str] | None = None) -> Axes:
+                     class_names: Sequence[str] | None = None, vmin: float | None = None, vmax: float | None = None,
+                     colorbar: bool = True) -> Axes:
     """Heatmap of a :class:`~cissl_kit.memory_bank.BalancedMemoryBank`: one row per class, slots
-    sorted by ``value`` (``confidence`` or ``age``, in pushes since entry); empty slots are blank."""
+    sorted by ``value`` (``confidence`` or ``age``, in pushes since entry); empty slots are blank.
+    Give several panels the same ``vmin`` / ``vmax`` to compare them on one colour scale."""
     ax = _axes(ax, (7, 3))
     filled = bank.filled.cpu().numpy()
     if value == "confidence":
@@ -329,8 +334,10 @@ def plot_memory_bank(bank, ax: Axes | None = None, title: str = "Memory bank", v
         label, cmap = "age (pushes since entry)", "magma_r"
     values = np.where(filled, values, np.nan)
     order = np.argsort(np.where(filled, -values if value == "confidence" else values, np.inf), axis=1, kind="stable")
-    image = ax.imshow(np.take_along_axis(values, order, 1), aspect="auto", cmap=cmap, interpolation="nearest")
-    plt.colorbar(image, ax=ax, label=label, fraction=0.04)
+    image = ax.imshow(np.take_along_axis(values, order, 1), aspect="auto", cmap=cmap, interpolation="nearest",
+                      vmin=vmin, vmax=vmax)
+    if colorbar:
+        plt.colorbar(image, ax=ax, label=label, fraction=0.04)
     ax.set(xlabel="slot (sorted)", ylabel="class", title=title, yticks=range(values.shape[0]))
     if class_names is not None:
         ax.set_yticklabels(class_names)

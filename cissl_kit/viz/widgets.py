@@ -6,7 +6,7 @@ import time
 
 import matplotlib.pyplot as plt
 
-from ..data.imbalance import class_groups, long_tailed_counts, unlabeled_counts
+from ..data.imbalance import UNLABELED_PROFILES, class_groups, long_tailed_counts, unlabeled_counts
 from .plots import plot_class_counts
 
 
@@ -55,7 +55,7 @@ def split_explorer(n_max: int = 1500, imbalance_ratio: float = 100.0, m_max: int
         unlabeled_ratio=w.FloatLogSlider(unlabeled_ratio, base=10, min=0, max=3, step=0.05,
                                          description="γ_u (unlabeled ratio)", style=style, layout=layout),
         num_classes=w.IntSlider(num_classes, 3, 100, 1, description="classes K", style=style, layout=layout),
-        profile=w.ToggleButtons(options=["consistent", "uniform", "reversed"], value=profile,
+        profile=w.ToggleButtons(options=list(UNLABELED_PROFILES), value=profile,
                                 description="unlabeled profile", style=style),
     )
 
@@ -68,8 +68,12 @@ def split_explorer(n_max: int = 1500, imbalance_ratio: float = 100.0, m_max: int
             return
         groups = class_groups(labeled)
         fig, ax = plt.subplots(figsize=(8, 3.4))
+        # γ_u as the text defines it: head over tail of the unlabeled counts (1/γ for reversed, 1 for uniform)
+        shape = {"uniform": "γ_u = 1", "reversed": f"γ_u = 1/{unlabeled_ratio:.0f}"}.get(
+            profile, f"head / tail {unlabeled_ratio:.0f}" if profile in ("middle", "head-tail") else
+            f"γ_u = {unlabeled_ratio:.0f}")
         plot_class_counts(labeled, unlabeled, groups, ax=ax, log=True,
-                          title=f"labeled γ_l = {imbalance_ratio:.0f}, unlabeled {profile} (γ_u = {unlabeled_ratio:.0f})")
+                          title=f"labeled γ_l = {imbalance_ratio:.0f}, unlabeled {profile} ({shape})")
         if num_classes > 20:
             ax.set_xticks(range(0, num_classes, max(1, num_classes // 10)))
         plt.show()
