@@ -40,6 +40,8 @@ BENCHMARK_DATASET = "mnist"
 CURVE = ("step", "accuracy", "few", "mask", "pl_accuracy", "threshold", "confidence")  # per evaluation, in "curve"
 # and where a run has them: its estimate of the unlabeled class distribution, its pseudo-labels' distribution
 CURVE_LISTS = ("estimate", "pl_distribution")
+# and where a multi-stage recipe records them (one point per stage): which stage, which loop, its pseudo-labels
+CURVE_STAGES = ("stage", "loop", "changed", "pl_accuracy_many", "pl_accuracy_medium", "pl_accuracy_few")
 BENCHMARK_STEPS = 1000  # the whole default grid (20 runs) in under 10 minutes on 2 CPU cores
 
 
@@ -161,8 +163,8 @@ def _train_cell(cell: _Cell, data) -> dict:
     row = {"label": cell.label, "profile": cell.profile, "seed": cell.seed, **result.summary(),
            "per_class": result.final["per_class"], "confusion": result.final["confusion"],
            "groups": data.groups,
-           "curve": [{**{k: h.get(k, float("nan")) for k in CURVE}, **{k: h[k] for k in CURVE_LISTS if k in h}}
-                     for h in result.history],
+           "curve": [{**{k: h.get(k, float("nan")) for k in CURVE},
+                      **{k: h[k] for k in CURVE_LISTS + CURVE_STAGES if k in h}} for h in result.history],
            "threads": torch.get_num_threads()}
     row["method"] = cell.label
     if result.interrupted:

@@ -75,7 +75,13 @@ LAYERMATCH_VARIANTS = {
     "SAT + Grad-ReLU": lambda: LayerMatch(avg_clustering=False),
     "LayerMatch (kit)": LayerMatch,
     "LayerMatch, the paper's normalisation": lambda: LayerMatch(u_average="masked", ac_average="masked"),
+    "LayerMatch, momentum 0.999 (not scaled to the run)": lambda: LayerMatch(sat_horizon=0.0),
     "LayerMatch, SAT from 1": lambda: LayerMatch(sat_start="one", sat_horizon=0.0),
+    "FixMatch + SAT": lambda: FixMatch(threshold_mode="freematch"),
+}
+LAYERMATCH_SETTINGS = {  # exercise 3: how often Avg-Clustering resets its averaged classifier
+    "LayerMatch ac_period=1": lambda: LayerMatch(ac_period=1),
+    "LayerMatch ac_period=1000 (one reset)": lambda: LayerMatch(ac_period=1000),
 }
 ALTERNATE_TABLE = {
     "Decoupling": Decoupling,
@@ -92,6 +98,10 @@ ALTERNATE_ABLATIONS = {
     "classifier on D ∪ U′": lambda: AlternateSampling(classifier_data="all"),
     "… and embedding on D only": lambda: AlternateSampling(classifier_data="all", embedding_data="labeled"),
 }
+ALTERNATE_SETTINGS = {  # exercises 2 and 3: the temporal-consistency loss, a shorter embedding stage
+    "λ = 0 (no consistency loss)": lambda: AlternateSampling(consistency_weight=0.0),
+    "embedding stage of 50 steps": lambda: AlternateSampling(embedding_steps=50),
+}
 
 GRIDS: dict[str, CourseGrid] = {
     # 01 and 05-07 read the mnist-LT reference files (ten seeds); 01 needs two of their methods
@@ -104,10 +114,11 @@ GRIDS: dict[str, CourseGrid] = {
                           steps=800),
     "02_semi_consistent": CourseGrid("02", SEMI_BASELINES, ("consistent",), SEEDS_DIGITS, steps=800),
     # 03: LayerMatch's parts on digits-LT, consistent; curves every 25 steps for the threshold figure
-    "03_layermatch": CourseGrid("03", LAYERMATCH_VARIANTS, ("consistent",), SEEDS_DIGITS, eval_every=25),
+    "03_layermatch": CourseGrid("03", {**LAYERMATCH_VARIANTS, **LAYERMATCH_SETTINGS}, ("consistent",), SEEDS_DIGITS, eval_every=25),
     # 04: Alternate Sampling and its baselines at γ = 50 and γ = 10 (N1 = 50, M1 = 70), and the sampling ablation
     "04_alternate_gamma50": CourseGrid("04", {**ALTERNATE_TABLE, **{k: v for k, v in ALTERNATE_ABLATIONS.items()
-                                                                  if k != "R + C (Alternate Sampling)"}},
+                                                                  if k != "R + C (Alternate Sampling)"},
+                                        **ALTERNATE_SETTINGS},
                                        ("consistent",), SEEDS_DIGITS, steps=1500, lr=0.1,
                                        data=dict(n_max=50, imbalance_ratio=50, m_max=70)),
     "04_alternate_gamma10": CourseGrid("04", ALTERNATE_TABLE, ("consistent",), SEEDS_DIGITS, steps=1500, lr=0.1,
