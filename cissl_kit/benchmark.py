@@ -41,7 +41,8 @@ CURVE = ("step", "accuracy", "few", "mask", "pl_accuracy", "threshold", "confide
 # and where a run has them: its estimate of the unlabeled class distribution, its pseudo-labels' distribution
 CURVE_LISTS = ("estimate", "pl_distribution")
 # and where a multi-stage recipe records them (one point per stage): which stage, which loop, its pseudo-labels
-CURVE_STAGES = ("stage", "loop", "changed", "pl_accuracy_many", "pl_accuracy_medium", "pl_accuracy_few")
+CURVE_STAGES = ("stage", "loop", "changed", "pl_accuracy_many", "pl_accuracy_medium", "pl_accuracy_few",
+                "accuracy_random_head")
 BENCHMARK_STEPS = 1000  # the whole default grid (20 runs) in under 10 minutes on 2 CPU cores
 
 

@@ -185,4 +185,40 @@ def difference_caption(metric: str = "accuracy", confidence: float = 0.95) -> st
 
 
 def names_of(metric: str) -> str:
-    return {"accuracy": "overall accuracy", "pl_accuracy": "pseudo-label accuracy"}.get(metric, f"{metric} accuracy")
+    known = {"accuracy": "overall accuracy", "pl_accuracy": "pseudo-label accuracy", "early_mask": "early mask rate",
+             "early_pl_accuracy": "early pseudo-label accuracy"}
+    return known.get(metric, f"{metric} accuracy")
+
+
+def mean_curve(rows: Sequence[dict], label: str, key: str, profile: str | None = None) -> tuple[list[int], list[float]]:
+    """The mean over seeds of one column of the runs' curves (``row["curve"]``, one point per evaluation) for
+    the method ``label`` (and ``profile``): the steps and the means, NaN points (no pseudo-label passed) skipped."""
+    runs = [r["curve"] for r in rows if r["label"] == label and profile in (None, r["profile"])
+            and not r.get("interrupted")]
+    if not runs:
+        raise ValueError(f"label {label!r} has no finished run in these rows")
+    steps = [point["step"] for point in runs[0]]
+    means = []
+    for i in range(len(steps)):
+        values = [curve[i][key] for curve in runs if i < len(curve) and not math.isnan(curve[i][key])]
+        means.append(statistics.mean(values) if values else float("nan"))
+    return steps, means
+
+
+def with_early_means(rows: Sequence[dict], fraction: float = 0.1, keys: Sequence[str] = ("mask", "pl_accuracy"),
+                     ) -> list[dict]:
+    """Copies of ``rows`` with ``early_<key>``: the mean of each curve column over the evaluations in the first
+    ``fraction`` of training (each evaluation averages the steps since the one before), NaN points skipped.
+    The new columns are metrics like any other: :func:`summarize` and :func:`paired_differences` take them."""
+    check_float("fraction", fraction, 0.0, 1.0, min_inclusive=False)
+    out = []
+    for row in rows:
+        steps = [point["step"] for point in row["curve"]]
+        last = max(steps) if steps else 0
+        early = [point for point in row["curve"] if point["step"] <= fraction * last]
+        extra = {}
+        for key in keys:
+            values = [point[key] for point in early if not math.isnan(point[key])]
+            extra[f"early_{key}"] = statistics.mean(values) if values else float("nan")
+        out.append({**row, **extra})
+    return out
