@@ -89,11 +89,14 @@ def test_a_mark_without_a_printed_figure_fails(tmp_path):
     assert len(problems) == 1 and "'gian'" in problems[0]
 
 
-def test_an_unmarked_decimal_percentage_or_signed_number_fails_unless_given(tmp_path):
-    text = "τ = 0.95 keeps 72% of them, a gain of +1.4; `0.7` in code and $0.5$ in maths are not prose; 1,000 steps."
+def test_an_unmarked_number_fails_unless_given(tmp_path):
+    """Every number of the prose is quoted from an output or listed as a constant of the text: a decimal, a
+    percentage, a signed gain, a count (not only the numbers that look like results)."""
+    text = ("τ = 0.95 keeps 72% of them, a gain of +1.4; `0.7` in code and $0.5$ in maths are not prose; 1,000 steps; "
+            "Table 5 of the paper (2023) is a reference.")
     problems = _check(tmp_path, _markdown(text))
-    assert sorted(p.split(": ")[1].split(" ")[0] for p in problems) == ["+1.4", "0.95", "72%"]
-    assert _check(tmp_path, _markdown(text, given=["0.95", "72%", "+1.4"])) == []
+    assert sorted(p.split(": ")[1].split(" ")[0] for p in problems) == ["+1.4", "0.95", "1,000", "72%"]
+    assert _check(tmp_path, _markdown(text, given=["0.95", "72%", "+1.4", "1,000"])) == []
 
 
 def test_a_figure_printed_twice_with_different_values_is_reported(tmp_path):
@@ -355,11 +358,11 @@ def test_exercise_grids_are_shipped_whole_and_named_in_errors():
     from cissl_kit.benchmark import BENCHMARK_METHODS, exercise_results
 
     gamma50 = exercise_results("mnist_lt_gamma50")
-    assert sorted(r["label"] for r in gamma50) == sorted(BENCHMARK_METHODS)
-    assert {(r["profile"], r["seed"]) for r in gamma50} == {("consistent", 0)}
+    assert sorted({r["label"] for r in gamma50}) == sorted(BENCHMARK_METHODS)
+    assert {(r["profile"], r["seed"]) for r in gamma50} == {("consistent", s) for s in range(5)}
     assert gamma50[0]["groups"]["few"] and not any(r.get("interrupted") for r in gamma50)
     digits = exercise_results("digits_lt_reversed")
-    assert {(r["label"], r["seed"]) for r in digits} == {(m, s) for m in BENCHMARK_METHODS for s in (0, 1, 2)}
+    assert {(r["label"], r["seed"]) for r in digits} == {(m, s) for m in BENCHMARK_METHODS for s in range(5)}
     assert {r["profile"] for r in digits} == {"reversed"}
     with pytest.raises(ValueError, match="name must be one of digits_lt_reversed, mnist_lt_gamma50"):
         exercise_results("gamma50")
