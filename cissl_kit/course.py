@@ -27,8 +27,10 @@ from .engine import TrainConfig
 from .recipes import AlternateSampling, Decoupling, PseudoLabelDecoupling, PseudoLabelLDAM
 from .registry import build_algorithm
 
-SEEDS_DIGITS = (0, 1, 2, 3, 4)  # five seeds on the small digits-LT grids; ten on mnist-LT
-SEEDS_MNIST = tuple(range(10))
+SEEDS_DIGITS = (0, 1, 2, 3, 4)  # five seeds on the small digits-LT grids
+# the shipped mnist-LT files hold seeds 0, 1, 2: ten seeds (the issue-23 target) take about 4 hours on 2 cores;
+# set range(10) here and run benchmarks/course_grids.py to make them
+SEEDS_MNIST = (0, 1, 2)
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,6 @@ LAYERMATCH_VARIANTS = {
     "LayerMatch, SAT from 1": lambda: LayerMatch(sat_start="one", sat_horizon=0.0),
     "FixMatch + SAT": lambda: FixMatch(threshold_mode="freematch"),
 }
-LAYERMATCH_SETTINGS = {  # exercise 3: how often Avg-Clustering resets its averaged classifier
-    "LayerMatch ac_period=1": lambda: LayerMatch(ac_period=1),
-    "LayerMatch ac_period=1000 (one reset)": lambda: LayerMatch(ac_period=1000),
-}
 ALTERNATE_TABLE = {
     "Decoupling": Decoupling,
     "Pseudo-Label + Decoupling": PseudoLabelDecoupling,
@@ -104,7 +102,7 @@ ALTERNATE_SETTINGS = {  # exercises 2 and 3: the temporal-consistency loss, a sh
 }
 
 GRIDS: dict[str, CourseGrid] = {
-    # 01 and 05-07 read the mnist-LT reference files (ten seeds); 01 needs two of their methods
+    # 01, 05 and 06 read the mnist-LT reference files (SEEDS_MNIST); 01 needs two of their methods
     "01_mnist": CourseGrid("01", {"supervised": lambda: build_algorithm("supervised"),
                                   "fixmatch": lambda: build_algorithm("fixmatch")},
                            ("consistent", "uniform", "reversed"), SEEDS_MNIST, dataset="mnist",
@@ -114,7 +112,7 @@ GRIDS: dict[str, CourseGrid] = {
                           steps=800),
     "02_semi_consistent": CourseGrid("02", SEMI_BASELINES, ("consistent",), SEEDS_DIGITS, steps=800),
     # 03: LayerMatch's parts on digits-LT, consistent; curves every 25 steps for the threshold figure
-    "03_layermatch": CourseGrid("03", {**LAYERMATCH_VARIANTS, **LAYERMATCH_SETTINGS}, ("consistent",), SEEDS_DIGITS, eval_every=25),
+    "03_layermatch": CourseGrid("03", LAYERMATCH_VARIANTS, ("consistent",), SEEDS_DIGITS, eval_every=25),
     # 04: Alternate Sampling and its baselines at γ = 50 and γ = 10 (N1 = 50, M1 = 70), and the sampling ablation
     "04_alternate_gamma50": CourseGrid("04", {**ALTERNATE_TABLE, **{k: v for k, v in ALTERNATE_ABLATIONS.items()
                                                                   if k != "R + C (Alternate Sampling)"},
@@ -135,7 +133,12 @@ def course_results(name: str, retrain: bool = False, progress: bool = True, jobs
                         out=Path("runs") / "course" / name, progress=progress, jobs=jobs, **grid.data)
     if grid.shipped_in:
         return [r for r in shipped(grid.shipped_in) if r["label"] in grid.methods and r["profile"] in grid.profiles]
-    return shipped(f"course/{name}.json")
+    try:
+        return shipped(f"course/{name}.json")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"the course grid {name!r} is not shipped with this version of the kit; "
+                                f"course_results({name!r}, retrain=True) trains it ({len(grid.methods)} methods × "
+                                f"{len(grid.seeds)} seeds), or benchmarks/course_grids.py --only {name}") from None
 
 
 __all__ = ["GRIDS", "CourseGrid", "course_results"]

@@ -36,7 +36,7 @@ FAMILIES = {
         (lambda d: TrainConfig(progress=None), TypeError, "progress must be True or False, got None"),
         (lambda d: make_ssl_data("cifar10", root=None), TypeError, "root must be a folder path"),
         (lambda d: make_ssl_data("digits", unlabeled_profile=5), TypeError,
-         "unlabeled_profile must be one of 'consistent', 'uniform', 'reversed' or a sequence"),
+         "unlabeled_profile must be one of 'consistent', 'uniform', 'reversed', 'middle', 'head-tail' or a sequence"),
     ],
     "out of range": [
         (lambda d: make_ssl_data("digits", n_max=0), ValueError, "n_max must be an integer >= 1, got 0"),

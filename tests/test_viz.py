@@ -13,6 +13,7 @@ from matplotlib.colors import to_hex  # noqa: E402
 from cissl_kit.engine import TrainResult, results_table  # noqa: E402
 from cissl_kit.stats import differences_table, holm, paired_differences  # noqa: E402
 from cissl_kit.viz import METHOD_COLOURS, method_colour, plot_benchmark, plot_differences, plot_history, plot_per_class  # noqa: E402
+from cissl_kit.viz import plot_per_class_differences  # noqa: E402
 
 
 def _rows(methods=("fixmatch", "semi", "darp"), seeds=(0, 1, 2, 3), profiles=("consistent", "reversed")):
@@ -91,4 +92,20 @@ def test_default_figures_fit_jupyterlabs_output_area():
     axes = plot_differences(paired_differences(_rows(), "fixmatch"))
     assert axes[0].figure.get_size_inches()[0] * 100 <= 1000
     assert all(not math.isnan(e["mean"]) for e in paired_differences(_rows(), "fixmatch"))
+    plt.close("all")
+
+
+def test_per_class_differences_put_one_dot_per_method_and_class_at_the_mean_gap():
+    rows = _rows(methods=("fixmatch", "semi"), seeds=(0, 1))
+    for r in rows:  # semi beats fixmatch by 10 points on class 3 only, in every seed
+        r["per_class"] = [0.5, 0.6, 0.7, 0.9 if r["label"] == "semi" else 0.8]
+        r["groups"] = {"many": [0], "medium": [1, 2], "few": [3]}
+    ax = plot_per_class_differences(rows, "fixmatch", "consistent")
+    dots = [line for line in ax.get_lines() if line.get_label() == "semi"]
+    assert len(dots) == 1 and list(dots[0].get_ydata()) == pytest.approx([0, 0, 0, 10])
+    assert [line.get_label() for line in ax.get_lines() if line.get_marker() == "o"] == ["semi"]  # no baseline dot
+    with pytest.raises(ValueError, match="baseline 'abc' has no run in the 'consistent' rows"):
+        plot_per_class_differences(rows, "abc", "consistent")
+    with pytest.raises(ValueError, match="style must be one of"):
+        plot_per_class({"semi": [0.5] * 4}, style="lines")
     plt.close("all")

@@ -18,6 +18,7 @@ from .plots import (
     plot_history,
     plot_memory_bank,
     plot_per_class,
+    plot_per_class_differences,
     plot_profiles,
     plot_tilt_demo,
     show_images,
@@ -25,4 +26,4 @@ from .plots import (
 
 __all__ = ["METHOD_COLOURS", "WIDTH", "method_colour", "plot_alternate_progress", "plot_benchmark", "plot_class_counts",
            "plot_class_examples", "plot_confusion", "plot_differences", "plot_embedding", "plot_history",
-           "plot_memory_bank", "plot_per_class", "plot_profiles", "plot_tilt_demo", "show_images"]
+           "plot_memory_bank", "plot_per_class", "plot_per_class_differences", "plot_profiles", "plot_tilt_demo", "show_images"]

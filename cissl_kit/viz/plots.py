@@ -123,21 +123,51 @@ def plot_per_class(
     ylabel: str = "accuracy",
     ax: Axes | None = None,
     ylim: tuple[float, float] | None = (0, 1.02),
+    style: str = "bars",
 ) -> Axes:
-    """Grouped bars: one bar per method (or quantity) per class (``ylim=None`` scales to the values)."""
+    """One mark per method (or quantity) per class: grouped bars (``style="bars"``, for two or three series) or
+    dots side by side (``"dots"``, readable with many methods). ``ylim=None`` scales to the values."""
+    from .._checks import check_choice
+
+    check_choice("style", style, ("bars", "dots"))
     ax = _axes(ax, (7, 3.5))
     names = list(values)
     num_classes = len(next(iter(values.values())))
     width = 0.8 / max(1, len(names))
     for i, name in enumerate(names):
-        ax.bar(np.arange(num_classes) + (i - (len(names) - 1) / 2) * width, np.nan_to_num(values[name]), width,
-               label=name, color=method_colour(name))
+        x = np.arange(num_classes) + (i - (len(names) - 1) / 2) * width
+        if style == "bars":
+            ax.bar(x, np.nan_to_num(values[name]), width, label=name, color=method_colour(name))
+        else:
+            ax.plot(x, values[name], "o", markersize=5, label=name, color=method_colour(name))
     _shade_groups(ax, groups)
     ax.set(xlabel="class (sorted head → tail)", ylabel=ylabel, xticks=range(num_classes))
+    if style == "dots":
+        for boundary in np.arange(num_classes - 1) + 0.5:
+            ax.axvline(boundary, color="0.9", lw=0.6, zorder=0)
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.set_title(title, pad=14 if groups else 6)
     _legend_below(ax, len(names))
+    return ax
+
+
+def plot_per_class_differences(rows: Sequence[Mapping], baseline: str, profile: str, ax: Axes | None = None,
+                               title: str | None = None) -> Axes:
+    """Per class, each method's mean test accuracy minus ``baseline``'s (points), over the seeds of ``profile``:
+    one dot per method and class, so many methods stay readable."""
+    from ..stats import per_class_means
+
+    means = per_class_means([r for r in rows if r["profile"] == profile and not r.get("interrupted")])[profile]
+    if baseline not in means:
+        raise ValueError(f"baseline {baseline!r} has no run in the {profile!r} rows")
+    groups = next(r["groups"] for r in rows if r["profile"] == profile)
+    base = np.array(means[baseline])
+    differences = {m: (100 * (np.array(v) - base)).tolist() for m, v in means.items() if m != baseline}
+    ax = _axes(ax, (WIDTH, 3.4))
+    plot_per_class(differences, groups, ax=ax, ylim=None, style="dots", ylabel=f"Δ vs {baseline} (points)",
+                   title=title or f"Per-class accuracy minus {baseline}'s, {profile} unlabeled data (mean over seeds)")
+    ax.axhline(0, color="grey", lw=0.8, zorder=0)
     return ax
 
 

@@ -245,7 +245,7 @@ def benchmark_explorer(rows, profile: str | None = None, metric: str = "per-clas
         if view == "per-class accuracy":
             groups = next(r["groups"] for r in rows if r["profile"] == profile)
             fig, ax = plt.subplots(figsize=(9, 3.4))
-            plot_per_class(means[profile], groups, ax=ax,
+            plot_per_class(means[profile], groups, ax=ax, style="dots" if len(means[profile]) > 3 else "bars",
                            title=f"Per-class test accuracy, {profile} unlabeled data (mean over seeds)")
         else:
             method = view.removeprefix("confusion: ")
