@@ -136,3 +136,14 @@ def test_the_checker_finds_an_upward_import_and_a_circle(tmp_path, monkeypatch):
         assert "cissl_kit/engine.py ↔ cissl_kit/registry.py" in str(error)
     else:
         raise AssertionError("a circle passed")
+
+
+def test_the_readme_draws_these_layers_top_to_bottom():
+    readme = (PACKAGE.parent / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):]
+    drawing = layout[layout.index("```\n") + 4:]
+    drawing = drawing[:drawing.index("```")]
+    rows = [line for line in drawing.splitlines() if line.strip()]
+    assert [row[:26].strip() for row in rows] == [name for name, _ in reversed(LAYERS)]
+    for row, (_, parts) in zip(rows, reversed(LAYERS)):
+        assert [word for word in row[26:].split() if word in parts] == parts
