@@ -44,7 +44,7 @@ REFERENCE = {
                        dict(methods=("fixmatch", "fixmatch_la", "fixmatch_bh", "acr"), profiles=("middle", "head-tail"))],
 }
 EXERCISES = {
-    "mnist_lt_gamma50": dict(profiles=["consistent"], seeds=[0, 1, 2], imbalance_ratio=50, n_max=50),
+    "mnist_lt_gamma50": dict(profiles=["consistent"], seeds=list(SEEDS_MNIST), imbalance_ratio=50, n_max=50),
     "digits_lt_reversed": dict(dataset="digits", profiles=["reversed"], seeds=[0, 1, 2, 3, 4]),
 }
 

@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
+from .._checks import check_choice
+
 GROUP_COLOURS = {"many": "#4C72B0", "medium": "#55A868", "few": "#C44E52"}
 # one colour per method, in every figure and widget: the registry's methods in a fixed order on tab20
 # (seaborn's "tab20" order), and any other label (an ablation, a variant) a stable colour of its own
@@ -127,8 +129,6 @@ def plot_per_class(
 ) -> Axes:
     """One mark per method (or quantity) per class: grouped bars (``style="bars"``, for two or three series) or
     dots side by side (``"dots"``, readable with many methods). ``ylim=None`` scales to the values."""
-    from .._checks import check_choice
-
     check_choice("style", style, ("bars", "dots"))
     ax = _axes(ax, (7, 3.5))
     names = list(values)
