@@ -50,6 +50,22 @@ def check_bool(name: str, value: Any) -> bool:
     return value
 
 
+def check_names(text: str, flag: str, allowed: Iterable[str]) -> list[str]:
+    """The names of a comma-separated list: at least one, each one of ``allowed``, none twice; else raise
+    ``ValueError`` naming ``flag`` (and the closest allowed name)."""
+    allowed = tuple(allowed)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ValueError(f"{flag} needs at least one of {', '.join(allowed)}; got {text!r}")
+    for name in names:
+        if name not in allowed:
+            raise ValueError(f"{flag}: unknown name {name!r}{did_you_mean(name, allowed)}; choose from {', '.join(allowed)}")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{flag} names {', '.join(twice)} more than once")
+    return names
+
+
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     """Return ``value`` if it is one of ``choices``, else raise listing them (and the closest one)."""
     choices = tuple(choices)

@@ -91,7 +91,9 @@ def run_grid(
         cells.mkdir(parents=True, exist_ok=True)
     plan = _plan_cells(factories, profiles, seeds, dataset, config, data_kwargs, cells)
     tasks = [c for c in plan if c.row is None and c.owner is None]
-    bar = tqdm(total=len(plan), initial=sum(c.row is not None for c in plan), desc="grid", disable=not progress)
+    # the bar counts runs, as the summary line does: a labeled-only run shared by several profiles counts once
+    runs = [c for c in plan if c.owner is None and not (c.row or {}).get("same_run_as")]
+    bar = tqdm(total=len(runs), initial=sum(c.row is not None for c in runs), desc="grid runs", disable=not progress)
     run = _train_in_process if jobs == 1 else _WorkerPool(jobs, threads or max(1, default_threads() // jobs))
     finished_ok = True
     try:
@@ -103,7 +105,7 @@ def run_grid(
                 done.row = row if done is cell else {**row, "profile": done.profile, "same_run_as": row["profile"]}
                 if done.path is not None:
                     write_atomic(done.path, json.dumps({"settings": done.settings, "row": done.row}, indent=1))
-                bar.update(1)
+            bar.update(1)
     finally:
         bar.close()
     if finished_ok:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__, classroom, distributed, outputs
-from ._checks import did_you_mean
+from ._checks import check_names, did_you_mean
 from .benchmark import BENCHMARK_DATASET, BENCHMARK_METHODS, BENCHMARK_STEPS, run_grid, write_figures
 from .checkpoint import peek_checkpoint
 from .data import DATASETS, DEFAULT_SPLITS, PROFILES, UNLABELED_PROFILES, make_ssl_data
@@ -101,9 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    train = sub.add_parser("train", parents=[common], help="train one or more methods on a long-tailed benchmark")
+    train = sub.add_parser("train", parents=[common], help="train one or more methods on a long-tailed benchmark",
+                           description="Train one or more methods (default fixmatch) on a long-tailed split. train "
+                           "and split default to the 8×8 digits, seconds a run, for trying a setting out; benchmark "
+                           "defaults to mnist, 5,000 real MNIST digits, where unlabeled data visibly matters "
+                           "(--dataset mnist here gives the same data).")
     train.add_argument("--method", default="fixmatch",
-                       help=f"method, or several separated by commas; one of {', '.join(METHODS)}")
+                       help=f"method, or several separated by commas (default fixmatch); one of {', '.join(METHODS)}")
     _add_data_flags(train)
     _add_training_flags(train)
     train.add_argument("--resume", action="store_true",
@@ -118,7 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--name", default=None, help="run folder name (default: time-dataset-methods)")
 
     bench = sub.add_parser("benchmark", parents=[common],
-                           help="methods × unlabeled profiles × seeds, with a mean ± std table")
+                           help="methods × unlabeled profiles × seeds, with a mean ± std table",
+                           description="Train every method on every unlabeled profile and seed, and write the table of "
+                           "means, the paired differences and the figures. It defaults to mnist (5,000 real MNIST "
+                           "digits, where unlabeled data visibly matters); train and split default to the faster "
+                           "8×8 digits.")
     bench.add_argument("--method", default=",".join(BENCHMARK_METHODS),
                        help=f"methods separated by commas; from {', '.join(METHODS)} (default {','.join(BENCHMARK_METHODS)})")
     bench.add_argument("--profiles", default="consistent,uniform,reversed",
@@ -137,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--out", default="runs/benchmark",
                      help="run folder; finished runs found there with the same settings are reused")
 
-    split = sub.add_parser("split", parents=[common], help="print the per-class counts of a long-tailed split")
+    split = sub.add_parser("split", parents=[common], help="print the per-class counts of a long-tailed split",
+                           description="Print the per-class counts of a long-tailed split (default: the 8×8 digits, "
+                           "as train; benchmark defaults to mnist).")
     _add_data_flags(split)
     split.add_argument("--seed", type=int, default=0)
 
@@ -153,6 +163,31 @@ def build_parser() -> argparse.ArgumentParser:
     books.add_argument("--overwrite", action="store_true", help="replace copies that already exist in OUT_DIR")
     parser.subcommands = sub.choices  # for suggestions on unknown flags
     return parser
+
+
+def cli_spec(parser: argparse.ArgumentParser | None = None) -> dict:
+    """What :mod:`cissl_kit._quick_usage` checks before PyTorch loads: each command's flags, the choices of the
+    flags that have them, and the names that ``--method`` and ``--profiles`` accept."""
+    parser = parser or build_parser()
+    spec: dict = {"commands": list(parser.subcommands), "options": {}, "choices": {}, "names": {}}
+    for command, sub in parser.subcommands.items():
+        actions = [a for a in sub._actions if a.option_strings]
+        spec["options"][command] = sorted(o for a in actions for o in a.option_strings if o.startswith("--"))
+        spec["choices"][command] = {a.option_strings[0]: list(a.choices) for a in actions if a.choices is not None}
+        spec["names"][command] = {}
+    for command in ("train", "benchmark"):
+        spec["names"][command]["--method"] = list(METHODS)
+    spec["names"]["benchmark"]["--profiles"] = list(UNLABELED_PROFILES)
+    return spec
+
+
+def write_cli_spec(path: str | Path | None = None) -> Path:
+    """Write :func:`cli_spec` where the quick check reads it (after a flag, choice or method is added)."""
+    from ._quick_usage import SPEC_PATH
+
+    path = Path(path) if path is not None else SPEC_PATH
+    path.write_text(json.dumps(cli_spec(), indent=1) + "\n")
+    return path
 
 
 def _add_training_flags(parser: argparse.ArgumentParser, with_seed: bool = True, defaults: dict | None = None) -> None:
@@ -243,17 +278,10 @@ def _profile(text: str):
 
 def _names(text: str, flag: str, allowed: Sequence[str]) -> list[str]:
     """A comma-separated list of names: at least one, each allowed, none twice."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise UsageError(f"{flag} needs at least one of {', '.join(allowed)}; got {text!r}")
-    for name in names:
-        if name not in allowed:
-            raise UsageError(f"{flag}: unknown name {name!r}{did_you_mean(name, allowed)}; "
-                             f"choose from {', '.join(allowed)}")
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise UsageError(f"{flag} names {', '.join(twice)} more than once")
-    return names
+    try:
+        return check_names(text, flag, allowed)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def _seeds(text: str) -> list[int]:

@@ -166,3 +166,31 @@ def test_shipped_comparison_results_cover_the_grid_with_the_reference_settings()
         assert row["groups"] == reference[row["profile"], row["seed"]]["groups"], row["label"]
     for row in bench.load_benchmark(bench.COMPARISON_RESULTS):  # and the same number of steps
         assert row["curve"][-1]["step"] == bench.BENCHMARK_STEPS and not row.get("interrupted"), row["label"]
+
+
+def test_the_grid_progress_bar_counts_runs_as_the_summary_does(tmp_path, monkeypatch):
+    bars = []
+
+    class Bar:  # records what the bar is told
+        def __init__(self, total, initial, desc, disable):
+            self.total, self.n = total, initial
+            bars.append(self)
+
+        def update(self, n):
+            self.n += n
+
+        def set_postfix_str(self, *args, **kwargs):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(bench, "tqdm", Bar)
+    # supervised trains once per seed and stands in both profiles: 2 + 2 × 1 = 4 runs, 6 rows
+    rows = bench.run_grid(["supervised", "fixmatch"], ["consistent", "reversed"], [0], config=TINY, out=tmp_path,
+                          dataset="digits")
+    assert len(rows) == 4 and sum(bool(r.get("same_run_as")) for r in rows) == 1
+    assert (bars[0].total, bars[0].n) == (3, 3)
+    bench.run_grid(["supervised", "fixmatch"], ["consistent", "reversed"], [0, 1], config=TINY, out=tmp_path,
+                   dataset="digits")  # seed 0 from the cells, seed 1 new
+    assert (bars[1].total, bars[1].n) == (6, 6)

@@ -228,6 +228,11 @@ def test_strip_solutions_removes_solutions_and_outputs_and_keeps_the_rest(tmp_pa
         if any("<!--solutions-note-->" in t for t in text):  # the note about folded solutions became the hand-out's
             assert any(HANDOUT_NOTE in "".join(c["source"]) for c in after["cells"])
         assert not any(is_solution(c) for c in after["cells"])
+        # a hand-out promises nothing it removed, and says where its quoted numbers come from
+        prose = " ".join("".join(c["source"]) for c in after["cells"] if c["cell_type"] == "markdown").lower()
+        assert "folded" not in prose and "click the bar" not in prose
+        if solution_count(original)[0]:
+            assert HANDOUT_NOTE in " ".join("".join(c["source"]) for c in after["cells"])
         assert all(c["outputs"] == [] and c["execution_count"] is None for c in after["cells"] if c["cell_type"] == "code")
         assert "widgets" not in after["metadata"] and after["metadata"]["kernelspec"] == before["metadata"]["kernelspec"]
         assert solution_count(copy)[0] == solution_count(original)[0]  # the exercises stay

@@ -92,3 +92,69 @@ def test_synthetic_cifar10_smoke_run_takes_the_cifar_code_path(tmp_path, capsys)
 
     assert default_model((3, 32, 32)) == "wrn28_2"  # what model=None (the default) trains at 32×32
     assert all(r["final"]["step"] == 2 for r in results)
+
+
+def test_the_quick_typo_checks_spec_is_the_parsers():
+    from cissl_kit._quick_usage import load_spec
+    from cissl_kit.cli import cli_spec
+
+    # after adding a flag, a choice or a method: python -c "from cissl_kit.cli import write_cli_spec; write_cli_spec()"
+    assert load_spec() == json.loads(json.dumps(cli_spec()))
+
+
+TYPOS = [
+    (["trian"], "invalid choice: 'trian'", "(did you mean 'train'?)"),
+    (["train", "--methd", "semi"], "unrecognized arguments: --methd", "(did you mean '--method'?)"),
+    (["train", "--method", "semii"], "--method: unknown name 'semii'", "(did you mean 'semi'?)"),
+    (["train", "--method=fixmatch,layermach"], "--method: unknown name 'layermach'", "(did you mean 'layermatch'?)"),
+    (["train", "--dataset", "mnsit"], "argument --dataset: invalid choice: 'mnsit'", "(did you mean 'mnist'?)"),
+    (["benchmark", "--profiles", "consistent,revresed"], "--profiles: unknown name 'revresed'", "(did you mean 'reversed'?)"),
+    (["split", "--sead", "1"], "unrecognized arguments: --sead", "(did you mean '--seed'?)"),
+]
+
+
+def test_a_typo_is_reported_before_pytorch_is_imported():
+    # on a busy machine importing PyTorch takes 10-15 s: a mistyped name must not wait for it
+    script = ("import json, sys\nfrom cissl_kit._entry import main\n"
+              "codes = [main(argv) for argv in json.loads(sys.argv[1])]\n"
+              "print(json.dumps([codes, 'torch' in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", script, json.dumps([argv for argv, _, _ in TYPOS])],
+                          capture_output=True, text=True, check=True)
+    codes, torch_loaded = json.loads(done.stdout)
+    assert codes == [2] * len(TYPOS) and not torch_loaded
+    lines = done.stderr.splitlines()
+    assert len(lines) == len(TYPOS)
+    for line, (_, what, suggestion) in zip(lines, TYPOS):
+        assert line.startswith("cissl-kit: error: ") and what in line and suggestion in line, line
+
+
+def test_the_full_parser_says_the_same_of_each_typo(capsys):
+    for argv, what, suggestion in TYPOS:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert what in err and suggestion in err, err
+
+
+def test_the_quick_check_lets_through_what_the_parser_accepts():
+    from cissl_kit._quick_usage import quick_usage_error
+    from cissl_kit.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["train", "--meth", "semi"], ["train", "--method=semi,fixmatch", "--dataset=mnist"],
+                 ["train", "--no-progress", "--seed", "3", "--unlabeled-profile", "5,4,3"],
+                 ["benchmark", "--profiles", "middle,head-tail", "--seeds", "0,1"], ["split", "--help"],
+                 ["train", "--resume", "--dataset", "cifar10"], ["--version"], []):
+        assert quick_usage_error(argv) is None, argv
+        if argv and "--help" not in argv and "--version" not in argv:
+            args, extra = parser.parse_known_args(argv)
+            assert extra == [], argv
+
+
+def test_help_says_each_commands_defaults_and_why():
+    out = subprocess.run([sys.executable, "-m", "cissl_kit", "train", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    text = " ".join(out.split())
+    assert "(default fixmatch)" in text and "default to the 8×8 digits" in text and "benchmark defaults to mnist" in text
+    out = subprocess.run([sys.executable, "-m", "cissl_kit", "benchmark", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "defaults to mnist" in " ".join(out.split())

@@ -19,7 +19,7 @@ LAYERS = [
     ("registry", ["registry"]),
     ("plots and widgets", ["viz"]),
     ("grids and notebook tools", ["benchmark", "course", "classroom"]),
-    ("command line", ["cli", "_grid_worker", "_entry", "__main__"]),
+    ("command line", ["cli", "_quick_usage", "_grid_worker", "_entry", "__main__"]),
 ]
 RANK = {part: rank for rank, (_, parts) in enumerate(LAYERS) for part in parts}
 

@@ -1,9 +1,11 @@
 """The notebooks as teaching material: Colab-ready, widgets tagged for nbval, each ending with
 take-aways and exercises. (Their execution is nbval's job; the browser test drives them.)"""
 
+import base64
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +68,31 @@ def test_widget_cells_are_ignored_by_nbval_and_captioned(path):
     for cell in widget_cells:
         # a live widget's output differs from run to run: nbval must not compare it
         assert "nbval-ignore-output" in cell["metadata"].get("tags", [])
+
+
+def _outputs(path):
+    for index, cell in enumerate(_cells(path)):
+        for output in cell.get("outputs", []):
+            yield index, output
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_figures_fit_jupyterlabs_output_area(path):
+    # with the file browser open, JupyterLab's output area is about 1,000 px wide: a wider PNG is shrunk
+    # (and its small print becomes unreadable); the stored width is the PNG's own, at its stored DPI
+    widths = [(i, struct.unpack(">II", base64.b64decode(o["data"]["image/png"])[16:24])[0])
+              for i, o in _outputs(path) if "image/png" in o.get("data", {})]
+    assert widths, f"{path.name} stores no figure"
+    assert [(i, w) for i, w in widths if w > 1000] == [], "cells whose figures are wider than 1,000 px"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_results_tables_are_shown_rendered_not_printed_as_raw_markdown(path):
+    printed = [i for i, o in _outputs(path) if o.get("output_type") == "stream" and "|---|" in "".join(o["text"])]
+    assert printed == [], "cells that print a |-table as raw text (display(classroom.Table(...)) renders it)"
+    for i, output in _outputs(path):
+        if "|---|" in output.get("data", {}).get("text/markdown", ""):  # rendered, and the same text for nbval
+            assert "".join(output["data"]["text/markdown"]) == "".join(output["data"]["text/plain"])
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

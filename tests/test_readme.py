@@ -18,7 +18,7 @@ def test_readme_python_examples_run():
 
 def test_readme_error_messages_are_the_real_ones(tmp_path, monkeypatch, capsys):
     """Each ``$ cissl-kit …`` line of the console block prints exactly the line below it."""
-    from cissl_kit.cli import main
+    from cissl_kit._entry import main  # what the cissl-kit command runs: the quick typo check, then the CLI
 
     block = re.search(r"## When something is wrong.*?```console\n(.*?)```", README.read_text(), flags=re.S).group(1)
     lines = block.strip().splitlines()
@@ -30,3 +30,18 @@ def test_readme_error_messages_are_the_real_ones(tmp_path, monkeypatch, capsys):
         err = capsys.readouterr().err.strip()
         assert err == expected, f"{command}: the README says\n{expected}\nbut it prints\n{err}"
         assert code == (1 if "non-finite" in expected else 2)
+
+
+def test_readme_says_what_an_interrupt_does_in_a_notebook():
+    import inspect
+
+    from cissl_kit import engine, registry
+
+    section = re.search(r"## Checkpoints and resuming(.*?)\n## ", README.read_text(), flags=re.S).group(1)
+    paragraph = " ".join(section[section.index("In a notebook"):].split())
+    # the cell stops (no later fit starts), and the names it gives for the partial result exist
+    assert "stops the whole cell" in paragraph and "no later `.fit()` in that cell starts" in paragraph
+    assert "returns the result so far" not in section
+    assert callable(engine.last_interrupted) and issubclass(engine.TrainingInterrupted, KeyboardInterrupt)
+    assert "keep_partial" in inspect.signature(registry.train).parameters
+    assert "keep_partial" in inspect.signature(engine.Trainer.fit).parameters

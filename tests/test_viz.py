@@ -3,6 +3,8 @@ the paired differences with Holm's correction, and default sizes that JupyterLab
 
 import math
 
+import numpy as np
+
 import matplotlib
 import pytest
 
@@ -109,3 +111,55 @@ def test_per_class_differences_put_one_dot_per_method_and_class_at_the_mean_gap(
     with pytest.raises(ValueError, match="style must be one of"):
         plot_per_class({"semi": [0.5] * 4}, style="lines")
     plt.close("all")
+
+
+def test_series_that_are_not_methods_take_the_colours_given_and_methods_keep_theirs():
+    ax = plot_per_class({"labeled π": [0.5] * 4, "acr": [0.4] * 4}, colours={"labeled π": "#4c72b0", "acr": "#000000"})
+    assert _bar_colour(ax, "labeled π") == "#4c72b0" and _bar_colour(ax, "acr") == METHOD_COLOURS["acr"]
+    lines = plot_history({"consistent": [{"step": 1, "accuracy": 0.1}]}, colours={"consistent": "#c44e52"})
+    assert to_hex(lines.get_lines()[0].get_color()) == "#c44e52"
+    plt.close("all")
+
+
+def test_a_legend_below_many_methods_stays_within_the_figure(tmp_path):
+    names = ["fixmatch", "fixmatch_la", "fixmatch_bh", "semi", "layermatch", "alternate", "supervised", "supervised_la"]
+    ax = plot_per_class({n: [0.5] * 10 for n in names}, style="dots")
+    path = tmp_path / "f.png"
+    ax.figure.savefig(path, dpi=100, bbox_inches="tight")  # as the inline backend stores it
+    from PIL import Image
+
+    assert Image.open(path).size[0] <= 1000
+    plt.close("all")
+
+
+def test_labels_in_one_figure_never_look_alike_and_a_method_keeps_its_colour_whatever_its_case():
+    from cissl_kit.viz import figure_colours
+
+    assert method_colour("FixMatch") == METHOD_COLOURS["fixmatch"] and method_colour("SeMi") == METHOD_COLOURS["semi"]
+    # the label sets of notebooks 03 and 02, whose hashed colours gave two oranges and two purples
+    for labels in (["FixMatch", "FixMatch + Grad-ReLU", "LayerMatch (kit)", "LayerMatch, SAT from 1"],
+                   ["FixMatch τ=0.95", "FixMatch τ=0.7", "FixMatch + LA", "FixMatch + balanced head", "SeMi τ=0.7"]):
+        _assert_distinct(figure_colours(labels), labels)
+    assert figure_colours(["FixMatch", "x"])["FixMatch"] == METHOD_COLOURS["fixmatch"]
+    labels = ["FixMatch τ=0.95", "FixMatch τ=0.7"]
+    chosen = figure_colours(labels)
+    assert figure_colours(labels) == chosen  # the same figure, the same colours
+    assert figure_colours(["x"], colours={"x": "#123456"}) == {"x": "#123456"}
+
+
+def _assert_distinct(chosen, labels):
+    import colorsys
+
+    rgb = {label: np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)]) for label, c in chosen.items()}
+    hls = {label: colorsys.rgb_to_hls(*(v / 255 for v in value)) for label, value in rgb.items()}
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            if _method_or_variant_of_one(a) and _method_or_variant_of_one(b):
+                continue  # two registered methods keep their own colours (a pair like fixmatch / fixmatch_la)
+            hue_gap = abs(hls[a][0] - hls[b][0])
+            same_hue = min(hls[a][2], hls[b][2]) > 0.25 and min(hue_gap, 1 - hue_gap) < 30 / 360
+            assert np.linalg.norm(rgb[a] - rgb[b]) >= 90 and not same_hue, (a, b, chosen[a], chosen[b])
+
+
+def _method_or_variant_of_one(label):
+    return label.lower() in METHOD_COLOURS

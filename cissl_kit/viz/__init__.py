@@ -7,6 +7,7 @@ benchmark, the registry's callers or the CLI. One colour per method: :func:`meth
 from .plots import (
     METHOD_COLOURS,
     WIDTH,
+    figure_colours,
     method_colour,
     plot_alternate_progress,
     plot_benchmark,
@@ -24,6 +25,6 @@ from .plots import (
     show_images,
 )
 
-__all__ = ["METHOD_COLOURS", "WIDTH", "method_colour", "plot_alternate_progress", "plot_benchmark", "plot_class_counts",
+__all__ = ["METHOD_COLOURS", "WIDTH", "figure_colours", "method_colour", "plot_alternate_progress", "plot_benchmark", "plot_class_counts",
            "plot_class_examples", "plot_confusion", "plot_differences", "plot_embedding", "plot_history",
            "plot_memory_bank", "plot_per_class", "plot_per_class_differences", "plot_profiles", "plot_tilt_demo", "show_images"]

@@ -28,17 +28,70 @@ METHOD_COLOURS = dict(zip(METHOD_ORDER, _PALETTE))
 WIDTH = 9.5  # inches: 950 px at 100 dpi, the widest figure that JupyterLab shows unscaled
 
 
+_OTHER_COLOURS = ["#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363", "#fd8d3c", "#74c476", "#9e9ac8", "#6baed6",
+                  "#fdae6b", "#a1d99b", "#bcbddc"]
+# distinct hues for a label whose stable colour is too close to one already in the figure
+_DISTINCT = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+             "#17becf", "#393b79", "#637939"]
+_TOO_CLOSE = 90  # Euclidean distance in 0-255 RGB under which two lines or bars are hard to tell apart
+_SAME_HUE = 30 / 360  # two saturated colours closer in hue than this read as one (a light and a dark green)
+
+
+def _method_key(label: str) -> str | None:
+    """The registered method a label names (case aside, ``[interrupted …]`` suffix aside), or None."""
+    key = label.split(" [")[0].strip()
+    return key if key in METHOD_COLOURS else key.lower() if key.lower() in METHOD_COLOURS else None
+
+
 def method_colour(label: str) -> str:
-    """The colour of a method in every figure: its registered name's, else a stable one for the label
-    (the same on every machine and in every session)."""
+    """The colour of a method in every figure: its registered name's (``FixMatch`` is ``fixmatch``), else a
+    stable one for the label (the same on every machine and in every session)."""
     import zlib
 
-    key = label.split(" [")[0].strip()
-    if key in METHOD_COLOURS:
+    key = _method_key(label)
+    if key is not None:
         return METHOD_COLOURS[key]
-    others = ["#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363", "#fd8d3c", "#74c476", "#9e9ac8", "#6baed6",
-              "#fdae6b", "#a1d99b", "#bcbddc"]
-    return others[zlib.crc32(key.encode()) % len(others)]
+    return _OTHER_COLOURS[zlib.crc32(label.split(" [")[0].strip().encode()) % len(_OTHER_COLOURS)]
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+
+
+def _alike(first: str, second: str) -> bool:
+    """True when two colours are hard to tell apart in a legend: close in RGB, or both saturated and of one hue."""
+    import colorsys
+
+    a, b = _rgb(first), _rgb(second)
+    if sum((x - y) ** 2 for x, y in zip(a, b)) ** 0.5 < _TOO_CLOSE:
+        return True
+    (ha, _, sa), (hb, _, sb) = (colorsys.rgb_to_hls(*(v / 255 for v in c)) for c in (a, b))
+    return min(sa, sb) > 0.25 and min(abs(ha - hb), 1 - abs(ha - hb)) < _SAME_HUE
+
+
+def figure_colours(labels: Sequence[str], colours: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The colour of each label in one figure: a method keeps :func:`method_colour`; another label takes its
+    colour from ``colours`` where given, else its stable colour, unless it looks like one already used in
+    the figure (close in RGB, or a saturated colour of the same hue), then the first distinct hue that does not."""
+    chosen: dict[str, str] = {}
+    methods = [label for label in labels if _method_key(label) is not None]
+    for label in methods:
+        chosen[label] = method_colour(label)
+    for label in labels:
+        if label in chosen:
+            continue
+        key = label.split(" [")[0].strip()
+        if colours and key in colours:
+            chosen[label] = colours[key]
+            continue
+        used = list(chosen.values())
+
+        def clear(colour: str) -> bool:
+            return not any(_alike(colour, other) for other in used)
+
+        own = method_colour(label)
+        chosen[label] = own if clear(own) else next((c for c in _DISTINCT if clear(c)), own)
+    return {label: chosen[label] for label in labels}
 
 
 def _series(values):
@@ -77,7 +130,9 @@ def _log_counts(ax: Axes) -> None:
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
-def _legend_below(ax: Axes, columns: int) -> None:
+def _legend_below(ax: Axes, entries: int) -> None:
+    """The legend under the axes: one row for up to five entries, else two (so it stays as wide as the figure)."""
+    columns = entries if entries <= 5 else -(-entries // 2)
     ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=max(1, columns))
 
 
@@ -126,20 +181,24 @@ def plot_per_class(
     ax: Axes | None = None,
     ylim: tuple[float, float] | None = (0, 1.02),
     style: str = "bars",
+    colours: Mapping[str, str] | None = None,
 ) -> Axes:
     """One mark per method (or quantity) per class: grouped bars (``style="bars"``, for two or three series) or
-    dots side by side (``"dots"``, readable with many methods). ``ylim=None`` scales to the values."""
+    dots side by side (``"dots"``, readable with many methods). ``ylim=None`` scales to the values; ``colours``
+    colours series that are not methods (:func:`figure_colours`)."""
     check_choice("style", style, ("bars", "dots"))
     ax = _axes(ax, (7, 3.5))
     names = list(values)
     num_classes = len(next(iter(values.values())))
     width = 0.8 / max(1, len(names))
+    palette = figure_colours(names, colours)
     for i, name in enumerate(names):
         x = np.arange(num_classes) + (i - (len(names) - 1) / 2) * width
+        colour = palette[name]
         if style == "bars":
-            ax.bar(x, np.nan_to_num(values[name]), width, label=name, color=method_colour(name))
+            ax.bar(x, np.nan_to_num(values[name]), width, label=name, color=colour)
         else:
-            ax.plot(x, values[name], "o", markersize=5, label=name, color=method_colour(name))
+            ax.plot(x, values[name], "o", markersize=5, label=name, color=colour)
     _shade_groups(ax, groups)
     ax.set(xlabel="class (sorted head → tail)", ylabel=ylabel, xticks=range(num_classes))
     if style == "dots":
@@ -176,15 +235,18 @@ def plot_history(
     metric: str = "accuracy",
     title: str | None = None,
     ax: Axes | None = None,
+    colours: Mapping[str, str] | None = None,
 ) -> Axes:
     """One line per run of ``metric`` against the training step; a value is a history (a list of rows) or a
-    :class:`~cissl_kit.engine.TrainResult` (an interrupted run is labelled so, dashed)."""
+    :class:`~cissl_kit.engine.TrainResult` (an interrupted run is labelled so, dashed). ``colours`` colours
+    lines that are not methods (:func:`figure_colours`)."""
     ax = _axes(ax)
+    palette = figure_colours(list(histories), colours)
     for name, values in histories.items():
         suffix, rows = _series(values)
         steps = [r["step"] for r in rows if metric in r]
         ax.plot(steps, [r[metric] for r in rows if metric in r], marker=".", label=name + suffix,
-                color=method_colour(name), linestyle="--" if suffix else "-")
+                color=palette[name], linestyle="--" if suffix else "-")
     ax.set(xlabel="training step", ylabel=metric.replace("_", " "), title=title or metric.replace("_", " "))
     ax.legend(frameon=False, fontsize=8, loc="best")
     return ax
@@ -398,7 +460,7 @@ def plot_alternate_progress(records: Sequence[Mapping], axes: Sequence[Axes] | N
     """Alternate Sampling stage by stage: test accuracy of g per group (left) and pseudo-label
     accuracy on the unlabeled set per group at each label assignment (right). Returns the axes."""
     if axes is None:
-        axes = plt.subplots(1, 2, figsize=(14, 3.6))[1]
+        axes = plt.subplots(1, 2, figsize=(WIDTH, 3.8))[1]
     left, right = axes
     x = np.arange(len(records))
     trained = [i for i, r in enumerate(records) if r["stage"] != "initialize embedding"]  # g exists from cRT on
@@ -407,7 +469,7 @@ def plot_alternate_progress(records: Sequence[Mapping], axes: Sequence[Axes] | N
                   label="overall" if group == "accuracy" else group, color=GROUP_COLOURS.get(group, "black"))
     left.plot(x, [r["accuracy_random_head"] for r in records], ls="--", color="grey", label="overall, g′")
     labels = [f"L{r['loop']}·{r['stage'].split()[-1]}" if r["loop"] else r["stage"].split()[-1] for r in records]
-    left.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
+    left.set_xticks(x, labels, rotation=60, ha="right", fontsize=8)
     left.set(ylabel="test accuracy of g", title="After each stage", ylim=(0, 1.02))
     left.legend(frameon=False, fontsize=8)
     assigned = [r for r in records if r["stage"] == "assign labels"]

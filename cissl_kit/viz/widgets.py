@@ -7,7 +7,7 @@ import time
 import matplotlib.pyplot as plt
 
 from ..data.imbalance import UNLABELED_PROFILES, class_groups, long_tailed_counts, unlabeled_counts
-from .plots import plot_class_counts
+from .plots import WIDTH, plot_class_counts
 
 
 def live_output(draw, controls: dict):
@@ -112,7 +112,7 @@ def hardness_explorer(probs, true_labels, groups, scale: float = 0.75, threshold
     def draw(scale, threshold):
         categories = hardness_categories(confidence, threshold).numpy()
         weights = entropy_weight(probs, scale).numpy()
-        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.4))
+        fig, (left, right) = plt.subplots(1, 2, figsize=(WIDTH, 3.4))
         h = np.linspace(0, 1, 50)
         left.plot(h, scale * h + (1 - scale), lw=2)
         left.set(xlabel="normalised entropy H(p) / log K", ylabel="weight w", ylim=(0, 1.05),
