@@ -283,16 +283,63 @@ def test_cli_names_a_missing_source_folder(tmp_path):
     assert done.returncode == 2 and "--source" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_a_stripped_copy_runs_without_its_solutions(tmp_path):
-    """The first hand-out copy runs, every cell, in a kernel of its own (the others run up to their
-    widget in tests/test_browser.py, and their later cells are the ones nbval runs first)."""
+def _printed(cell) -> list[str]:
+    """A code cell's printed text: streams and text/plain, in order (figures and widgets left out)."""
+    texts = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            texts.append("".join(output["text"]))
+        elif "text/plain" in output.get("data", {}) and "image/png" not in output["data"] \
+                and "application/vnd.jupyter.widget-view+json" not in output["data"]:
+            texts.append("".join(output["data"]["text/plain"]))
+    return texts
+
+
+@pytest.fixture(scope="module")
+def handouts_run(tmp_path_factory):
+    """Every hand-out copy up to its first training cell, run once in one kernel (``%reset -f`` between
+    notebooks, so no name leaks from one into the next): notebook → (its stored code cells, the cells run)."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    copy = strip_solutions(NOTEBOOKS[:1], tmp_path)[0]
-    notebook = nbformat.read(copy, as_version=4)
-    nbclient.NotebookClient(notebook, timeout=900, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()
-    assert all(c.get("outputs") is not None for c in notebook.cells if c.cell_type == "code")
+    folder = tmp_path_factory.mktemp("handouts")
+    copies = strip_solutions(NOTEBOOKS, folder)
+    combined = nbformat.v4.new_notebook(metadata=nbformat.read(copies[0], as_version=4).metadata)
+    spans = {}
+    for path, copy in zip(NOTEBOOKS, copies):
+        code = [c for c in nbformat.read(copy, as_version=4).cells if c.cell_type == "code"]
+        stored = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" and not is_solution(c)]
+        first_training = next(i for i, c in enumerate(stored) if _trains(c))
+        combined.cells.append(nbformat.v4.new_code_cell("%reset -f"))
+        spans[path] = (len(combined.cells), code, first_training)
+        combined.cells.extend(nbformat.v4.new_code_cell(c.source, metadata=c.metadata) for c in code[:first_training])
+    nbclient.NotebookClient(combined, timeout=300, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(NOTEBOOKS[0].parent)}}).execute()
+    return {path: (code, combined.cells[start:start + count]) for path, (start, code, count) in spans.items()}
+
+
+def _trains(stored_cell) -> bool:
+    """A cell that trains, by its stored output: a progress bar, or training's numbers (its tag)."""
+    bars = [o for o in stored_cell.outputs if re.search(r"\d+%\|", "".join(o.get("data", {}).get("text/plain", "")))]
+    return bool(bars) or "numbers-vary-by-cpu" in stored_cell.metadata.get("tags", [])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_stripped_copy_runs_and_prints_what_the_notebook_stored(path, handouts_run):
+    """Each hand-out copy runs, and its cells print what the full notebook stored.
+
+    Only the cells before the first training cell run here: every later cell of the copy is the
+    same source, in the same order, with no solution before it
+    (``test_the_solutions_come_last_so_the_stripped_copy_is_a_prefix_of_the_run``), so nbval already
+    runs it in the full notebook; training it a second time would prove nothing more."""
+    code, ran = handouts_run[path]
+    original = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code" and not is_solution(c)]
+    assert ["".join(c["source"]) for c in original] == [c.source for c in code]  # nbval runs every one of them
+    assert len(ran) >= 2
+    for stored, fresh in zip(original, ran):
+        errors = [o for o in fresh.outputs if o.output_type == "error"]
+        assert not errors, f"{fresh.source[:80]!r} raised {errors[0]['ename']}: {errors[0]['evalue']}"
+        if "nbval-ignore-output" not in stored["metadata"].get("tags", []):
+            assert _printed(fresh) == _printed(stored), fresh.source[:80]
 
 
 # --- widgets that never look frozen, and the shipped exercise grids ---------------------------------
