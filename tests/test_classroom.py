@@ -285,11 +285,18 @@ def test_cli_names_a_missing_source_folder(tmp_path):
 
 def _printed(cell) -> list[str]:
     """A code cell's printed text: streams and text/plain, in order (figures and widgets left out)."""
-    texts = []
+    texts, last_stream = [], None
     for output in cell.get("outputs", []):
-        if output.get("output_type") == "stream":
-            texts.append("".join(output["text"]))
-        elif "text/plain" in output.get("data", {}) and "image/png" not in output["data"] \
+        if output.get("output_type") == "stream":  # a stream arrives in chunks: adjacent ones are one text
+            text = "".join(output["text"])
+            if last_stream == output["name"]:
+                texts[-1] += text
+            else:
+                texts.append(text)
+            last_stream = output["name"]
+            continue
+        last_stream = None
+        if "text/plain" in output.get("data", {}) and "image/png" not in output["data"] \
                 and "application/vnd.jupyter.widget-view+json" not in output["data"]:
             texts.append("".join(output["data"]["text/plain"]))
     return texts
