@@ -18,7 +18,7 @@ mnist-LT files take about 4 hours at ten seeds (75 minutes at three), the course
 ``cells/mnist_lt_ten_seeds.tar.xz`` holds the finished cells of ``mnist_lt`` and ``mnist_lt_comparison`` at
 seeds 0-9 (390 cells, trained 2026-12-05 at commit de574d9, one thread a cell, pinned kernels, 1 h 40 min with
 ``--jobs 2``): ``tar xJf benchmarks/cells/mnist_lt_ten_seeds.tar.xz -C runs/reference`` and
-``--only mnist_lt --seeds 0-9`` (then ``--only mnist_lt_comparison``) write the files without training.
+``--only mnist_lt --seeds 0,1,2,3,4,5,6,7,8,9`` (then ``--only mnist_lt_comparison``) write the files without training.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from cissl_kit.benchmark import (
     run_grid,
     write_manifest,
 )
+from cissl_kit.cli import UsageError
+from cissl_kit.cli import _seeds as cli_seeds
 from cissl_kit.course import GRIDS, SEEDS_MNIST
 from cissl_kit.engine import TrainConfig
 
@@ -60,7 +62,7 @@ def main() -> None:
     parser.add_argument("--cells", default="runs/reference", help="the folder of finished cells")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seeds", default=None, type=_seeds,
-                        help="the mnist-LT files' seeds, as 0-9 or 0,1,2 (default course.SEEDS_MNIST)")
+                        help="the mnist-LT files' seeds, as 0,1,2 (default course.SEEDS_MNIST)")
     args = parser.parse_args()
     seeds = args.seeds or SEEDS_MNIST
     wrong = [f"{k}={v}" for k, v in PINNED.items() if os.environ.get(k) != v]
@@ -85,12 +87,12 @@ def main() -> None:
     write_manifest()
 
 
-def _seeds(text: str) -> tuple[int, ...]:
-    """``0-9`` or ``0,1,2`` as a tuple of seeds."""
-    if "-" in text:
-        first, last = text.split("-")
-        return tuple(range(int(first), int(last) + 1))
-    return tuple(int(seed) for seed in text.split(","))
+def _seeds(text: str) -> list[int]:
+    """``--seeds`` read and checked as ``cissl-kit benchmark --seeds`` reads it, its message kept."""
+    try:
+        return cli_seeds(text)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _write(path: Path, rows: list[dict]) -> None:

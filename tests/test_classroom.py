@@ -305,7 +305,8 @@ def _printed(cell) -> list[str]:
 @pytest.fixture(scope="module")
 def handouts_run(tmp_path_factory):
     """Every hand-out copy up to its first training cell, run once in one kernel (``%reset -f`` between
-    notebooks, so no name leaks from one into the next): notebook → (its stored code cells, the cells run)."""
+    notebooks, so no name leaks from one into the next): notebook → (its stored code cells, the hand-out's,
+    the cells run)."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     folder = tmp_path_factory.mktemp("handouts")
@@ -317,11 +318,12 @@ def handouts_run(tmp_path_factory):
         stored = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" and not is_solution(c)]
         first_training = next(i for i, c in enumerate(stored) if _trains(c))
         combined.cells.append(nbformat.v4.new_code_cell("%reset -f"))
-        spans[path] = (len(combined.cells), code, first_training)
+        spans[path] = (len(combined.cells), stored, code, first_training)
         combined.cells.extend(nbformat.v4.new_code_cell(c.source, metadata=c.metadata) for c in code[:first_training])
     nbclient.NotebookClient(combined, timeout=300, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(NOTEBOOKS[0].parent)}}).execute()
-    return {path: (code, combined.cells[start:start + count]) for path, (start, code, count) in spans.items()}
+    return {path: (stored, code, combined.cells[start:start + count])
+            for path, (start, stored, code, count) in spans.items()}
 
 
 def _trains(stored_cell) -> bool:
@@ -338,9 +340,8 @@ def test_a_stripped_copy_runs_and_prints_what_the_notebook_stored(path, handouts
     same source, in the same order, with no solution before it
     (``test_the_solutions_come_last_so_the_stripped_copy_is_a_prefix_of_the_run``), so nbval already
     runs it in the full notebook; training it a second time would prove nothing more."""
-    code, ran = handouts_run[path]
-    original = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code" and not is_solution(c)]
-    assert ["".join(c["source"]) for c in original] == [c.source for c in code]  # nbval runs every one of them
+    original, code, ran = handouts_run[path]
+    assert [c.source for c in original] == [c.source for c in code]  # nbval runs every one of them
     assert len(ran) >= 2
     for stored, fresh in zip(original, ran):
         errors = [o for o in fresh.outputs if o.output_type == "error"]
