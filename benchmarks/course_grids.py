@@ -4,21 +4,22 @@ one thread a run, two runs at a time:
     ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=AVX2,STRICT \\
         python benchmarks/course_grids.py [--only NAME] [--cells runs/reference]
 
-* ``mnist_lt.json``: the default benchmark (``cissl-kit benchmark``), the seeds of ``course.SEEDS_MNIST`` (0, 1, 2);
+* ``mnist_lt.json``: the default benchmark (``cissl-kit benchmark``), the seeds of ``course.SEEDS_MNIST`` (0-9);
 * ``mnist_lt_comparison.json``: DARP, CReST+, DASO, ABC and ACR, the same seeds;
 * ``mnist_lt_prior.json``: SimPro, CPE and CDMAD in the five unlabeled profiles, and FixMatch, its LA and
-  balanced-head baselines and ACR in the middle and head-tail profiles, the same seeds;
+  balanced-head baselines and ACR in the middle and head-tail profiles, the seeds of ``course.SEEDS_MNIST_EXTRA``
+  (0, 1, 2);
 * ``course/*.json``: the notebooks' digits-LT grids (``cissl_kit.course.GRIDS``), seeds 0-4;
 * ``exercises/*.json``: the grids notebook 05's exercises read;
 
 then ``MANIFEST.json``, the digest of each. Finished cells are kept under ``--cells`` (one folder for all,
 so a grid that shares a run with another trains it once) and an interrupted run resumes. On 2 cores the
-mnist-LT files take about 4 hours at ten seeds (75 minutes at three), the course grids about 45 minutes.
+two ten-seed mnist-LT files took 1 h 40 min (``--jobs 2``, one thread a run), the course grids about 45 minutes.
 
 ``cells/mnist_lt_ten_seeds.tar.xz`` holds the finished cells of ``mnist_lt`` and ``mnist_lt_comparison`` at
-seeds 0-9 (390 cells, trained 2026-12-05 at commit de574d9, one thread a cell, pinned kernels, 1 h 40 min with
-``--jobs 2``): ``tar xJf benchmarks/cells/mnist_lt_ten_seeds.tar.xz -C runs/reference`` and
-``--only mnist_lt --seeds 0,1,2,3,4,5,6,7,8,9`` (then ``--only mnist_lt_comparison``) write the files without training.
+seeds 0-9 (390 cells, trained 2026-12-05 at commit de574d9, one thread a cell, pinned kernels):
+``tar xJf benchmarks/cells/mnist_lt_ten_seeds.tar.xz -C runs/reference``, then ``--only mnist_lt`` and
+``--only mnist_lt_comparison`` write both files without training.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from cissl_kit.benchmark import (
 )
 from cissl_kit.cli import UsageError
 from cissl_kit.cli import _seeds as cli_seeds
-from cissl_kit.course import GRIDS, SEEDS_MNIST
+from cissl_kit.course import GRIDS, SEEDS_MNIST, SEEDS_MNIST_EXTRA
 from cissl_kit.engine import TrainConfig
 
 PINNED = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2,STRICT"}
@@ -47,11 +48,12 @@ COMPARISON = ("darp", "crest_plus", "daso", "abc", "acr")
 REFERENCE = {
     "mnist_lt": [dict(methods=BENCHMARK_METHODS, profiles=("consistent", "uniform", "reversed"))],
     "mnist_lt_comparison": [dict(methods=COMPARISON, profiles=("consistent", "uniform", "reversed"))],
-    "mnist_lt_prior": [dict(methods=("simpro", "cpe", "cdmad"), profiles=PRIOR_PROFILES),
-                       dict(methods=("fixmatch", "fixmatch_la", "fixmatch_bh", "acr"), profiles=("middle", "head-tail"))],
+    "mnist_lt_prior": [dict(methods=("simpro", "cpe", "cdmad"), profiles=PRIOR_PROFILES, seeds=SEEDS_MNIST_EXTRA),
+                       dict(methods=("fixmatch", "fixmatch_la", "fixmatch_bh", "acr"), profiles=("middle", "head-tail"),
+                            seeds=SEEDS_MNIST_EXTRA)],
 }
 EXERCISES = {
-    "mnist_lt_gamma50": dict(profiles=["consistent"], seeds=list(SEEDS_MNIST), imbalance_ratio=50, n_max=50),
+    "mnist_lt_gamma50": dict(profiles=["consistent"], seeds=list(SEEDS_MNIST_EXTRA), imbalance_ratio=50, n_max=50),
     "digits_lt_reversed": dict(dataset="digits", profiles=["reversed"], seeds=[0, 1, 2, 3, 4]),
 }
 
@@ -62,7 +64,7 @@ def main() -> None:
     parser.add_argument("--cells", default="runs/reference", help="the folder of finished cells")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seeds", default=None, type=_seeds,
-                        help="the mnist-LT files' seeds, as 0,1,2 (default course.SEEDS_MNIST)")
+                        help="the seeds of mnist_lt and mnist_lt_comparison, as 0,1,2 (default course.SEEDS_MNIST, 0-9)")
     args = parser.parse_args()
     seeds = args.seeds or SEEDS_MNIST
     wrong = [f"{k}={v}" for k, v in PINNED.items() if os.environ.get(k) != v]
@@ -73,7 +75,7 @@ def main() -> None:
         if args.only in (None, name):
             rows = []
             for grid in grids:
-                rows += run_grid(grid["methods"], grid["profiles"], seeds, config=TrainConfig(steps=BENCHMARK_STEPS),
+                rows += run_grid(grid["methods"], grid["profiles"], grid.get("seeds", seeds), config=TrainConfig(steps=BENCHMARK_STEPS),
                                  out=cells, jobs=args.jobs)
             _write(RESULTS / f"{name}.json", rows)
     for name, grid in GRIDS.items():

@@ -84,24 +84,39 @@ def _t_p_value(mean: float, error: float, dof: int) -> float:
 def holm(entries: Sequence[dict], alpha: float = 0.05) -> list[dict]:
     """Holm's step-down correction over all ``entries`` at once (each a :func:`paired_differences` entry):
     sets ``entry["holm"]`` True where the difference stays distinguishable with a family-wise error rate
-    of ``alpha`` over every interval shown together. Entries without a p-value (one seed) are not counted."""
+    of ``alpha`` over every interval shown together. Entries without a p-value (one seed) are not counted;
+    A against B and B against A (a table with both as baselines) are one comparison, counted once."""
     check_float("alpha", alpha, 0.0, 1.0, min_inclusive=False, max_inclusive=False)
-    tested = sorted((e for e in entries if not math.isnan(e.get("p_value", float("nan")))), key=lambda e: e["p_value"])
+    comparisons: dict[tuple, list[dict]] = {}
+    for entry in entries:
+        if not math.isnan(entry.get("p_value", float("nan"))):
+            comparisons.setdefault(_comparison(entry), []).append(entry)
+    tested = sorted(comparisons.values(), key=lambda same: same[0]["p_value"])
     rejecting = True
-    for rank, entry in enumerate(tested):
-        rejecting = rejecting and entry["p_value"] <= alpha / (len(tested) - rank)
-        entry["holm"] = rejecting
+    for rank, same in enumerate(tested):
+        rejecting = rejecting and same[0]["p_value"] <= alpha / (len(tested) - rank)
+        for entry in same:
+            entry["holm"] = rejecting
     for entry in entries:
         entry.setdefault("holm", False)
     return list(entries)
 
 
+def _comparison(entry: dict) -> tuple:
+    """What an entry compares, whichever of the two is the baseline (an entry that names neither is its own)."""
+    if "method" not in entry or "baseline" not in entry:
+        return (id(entry),)
+    return entry.get("profile"), entry.get("metric"), frozenset((entry["method"], entry["baseline"]))
+
+
 def interval_summary(entries: Sequence[dict]) -> dict:
-    """How many intervals, their median half-width (points), and how many stay distinguishable after Holm."""
-    halves = [(e["high"] - e["low"]) / 2 for e in entries if e["seeds"] > 1]
+    """How many intervals, their median half-width (points), and how many stay distinguishable after Holm
+    (A against B and B against A counted once)."""
+    unique = list({_comparison(e): e for e in entries if e["seeds"] > 1}.values())
+    halves = [(e["high"] - e["low"]) / 2 for e in unique]
     return {"intervals": len(halves), "median_half_width": statistics.median(halves) if halves else float("nan"),
-            "distinguishable": sum(not e["within_noise"] for e in entries if e["seeds"] > 1),
-            "holm": sum(bool(e.get("holm")) for e in entries)}
+            "distinguishable": sum(not e["within_noise"] for e in unique),
+            "holm": sum(bool(e.get("holm")) for e in unique)}
 
 
 def per_class_means(rows: Sequence[dict]) -> dict[str, dict[str, list[float]]]:

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
 from cissl_kit.engine import TrainResult, results_table  # noqa: E402
-from cissl_kit.stats import differences_table, holm, paired_differences  # noqa: E402
+from cissl_kit.stats import differences_table, holm, interval_summary, paired_differences  # noqa: E402
 from cissl_kit.viz import METHOD_COLOURS, method_colour, plot_benchmark, plot_differences, plot_history, plot_per_class  # noqa: E402
 from cissl_kit.viz import plot_per_class_differences  # noqa: E402
 
@@ -79,6 +79,23 @@ def test_paired_p_values_and_holm_follow_their_definitions():
     assert [e["holm"] for e in holm(made)] == [False, True, False, True]
     single = [{"p_value": float("nan"), "seeds": 1}]
     assert holm(single)[0]["holm"] is False
+
+
+def test_a_comparison_read_from_both_sides_is_one_hypothesis_with_one_verdict():
+    # A − B and B − A (a table with both A and B as baselines) have one p-value: Holm must count it once and
+    # give both cells the same verdict. Counted twice, the first copy faced 0.05/5 and the second 0.05/4.
+    made = [dict(profile="x", metric="accuracy", method=m, baseline=b, p_value=p, seeds=10, low=0.1, high=0.5,
+                 within_noise=False) for m, b, p in (("a", "b", 0.011), ("b", "a", 0.011), ("c", "b", 0.001),
+                                                      ("d", "b", 0.3), ("e", "b", 0.4))]
+    holm(made)
+    assert made[0]["holm"] is made[1]["holm"] is True  # 0.011 <= 0.05/3 as the second of four comparisons
+    assert interval_summary(made)["intervals"] == 4 and interval_summary(made)["holm"] == 2
+    table = differences_table(_rows(methods=("fixmatch", "fixmatch_la", "semi")), baselines=("fixmatch", "fixmatch_la"))
+    # per profile: semi − fixmatch, semi − fixmatch_la, and fixmatch_la − fixmatch (shown in two cells)
+    assert table.splitlines()[-1].startswith("6 intervals at once"), table
+    cells = {c[1]: c for c in ([x.strip() for x in line.strip("|").split("|")] for line in table.splitlines()
+                                if line.startswith("| consistent |"))}
+    assert {cells["fixmatch"][-1], cells["fixmatch_la"][-2]} in ({"n.d."}, {"gain", "loss"})
 
 
 def test_the_differences_table_counts_its_intervals_and_corrects_for_them():
