@@ -9,7 +9,10 @@ interleaved, medians:
    time over the steps after a warm-up of 20, from ``getrusage``. *before*: glibc's default
    thresholds (``CISSL_KIT_PROCESS_TUNING=0``; the OpenMP wait policy kept passive, so only the
    allocator differs); *after*: the kit's ``mallopt`` (``cissl_kit._runtime``). Targets: ≤ 100
-   faults a step, kernel ≤ 2% of the CPU.
+   faults a step, kernel ≤ 2% of the CPU. *after, 1 thread* (``--threads 1``) splits the rest: what
+   the kernel still does with one thread is the allocator's and the run's own; the difference to
+   *after* is the cost of keeping two threads in step (futex sleeps and wake-ups under the passive
+   OpenMP wait policy).
 2. **Start-up**: CPU seconds from the process's start to its first training step, and the peak
    RSS of the whole run. *before*: ``torch.optim.SGD`` (whose first call imports ``torch._dynamo``
    and sympy) and no process settings; *after*: the kit as it is. Targets: peak RSS ≤ 720 MiB,
@@ -46,8 +49,9 @@ def train_step(self, batch=None):
     if step == steps - 1:
         seen["end"] = resource.getrusage(resource.RUSAGE_SELF)
 engine.Trainer.train_step = train_step
+threads = ["--threads", "1"] if variant == "after-1thread" else []
 code = cli.main(["train", "--dataset", "mnist", "--steps", str(steps), "--eval-every", str(steps // 2),
-                 "--no-progress", "--out", sys.argv[3], "--name", variant, "--overwrite"])
+                 "--no-progress", "--out", sys.argv[3], "--name", variant, "--overwrite", *threads])
 a, b = seen["start"], seen["end"]
 n = steps - 1 - 20
 user, system = b.ru_utime - a.ru_utime, b.ru_stime - a.ru_stime
@@ -77,7 +81,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--out", default="runs/process_bench")
     args = parser.parse_args()
-    variants = ("before-malloc", "before-start", "after")
+    variants = ("before-malloc", "before-start", "after", "after-1thread")
     found = {v: [] for v in variants}
     for _ in range(args.rounds):
         for variant in variants:
@@ -85,7 +89,8 @@ def main() -> None:
     med = {v: {k: statistics.median(r[k] for r in rows) for k in rows[0] if k != "dynamo"} for v, rows in found.items()}
     print(f"mnist, FixMatch, {args.steps} steps, medians of {args.rounds} interleaved rounds\n")
     print(f"{'allocator':<34}{'faults/step':>12}{'kernel share':>14}")
-    for name, v in (("before (glibc defaults)", "before-malloc"), ("after (kit's mallopt)", "after")):
+    for name, v in (("before (glibc defaults)", "before-malloc"), ("after (kit's mallopt)", "after"),
+                    ("after, 1 thread", "after-1thread")):
         print(f"{name:<34}{med[v]['faults_per_step']:>12.0f}{med[v]['kernel_share']:>13.1%}")
     print(f"\n{'start-up':<34}{'CPU s before step 1':>20}{'peak RSS MiB':>14}{'dynamo':>8}")
     for name, v in (("before (torch SGD, no tuning)", "before-start"), ("after", "after")):
