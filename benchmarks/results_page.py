@@ -57,11 +57,12 @@ def headline_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def blocks() -> dict[str, str]:
-    """Every generated block of the pages, by name: markdown computed from the shipped rows."""
-    main = reference_results()
-    every = comparison_results() + [r for r in main if r["label"] == "fixmatch_bh"]
-    others = [r for r in comparison_results() if r["label"] not in ("semi", "layermatch", "alternate")]
+def blocks(main: list[dict] | None = None, comparison: list[dict] | None = None) -> dict[str, str]:
+    """Every generated block of the pages, by name: markdown computed from the shipped rows (or the rows given)."""
+    main = reference_results() if main is None else main
+    comparison = comparison_results() if comparison is None else comparison
+    every = comparison + [r for r in main if r["label"] == "fixmatch_bh"]
+    others = [r for r in comparison if r["label"] not in ("semi", "layermatch", "alternate")]
     return {
         "headline": headline_table(every),
         "main-summary": summary_table(main),
@@ -92,17 +93,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 if a block is stale")
     args = parser.parse_args()
-    generated = blocks()
+    main_rows, comparison = reference_results(), comparison_results()
+    generated = blocks(main_rows, comparison)
     stale = [f"{page.name}: {name}" for page in PAGES for name in stale_blocks(page.read_text(), generated)]
     if args.check:
         print("stale blocks: " + ", ".join(stale) if stale else "every block matches the shipped files")
         return 1 if stale else 0
     for page in PAGES:
         page.write_text(render(page.read_text(), generated))
-    FIGURES.mkdir(exist_ok=True)
-    for name, rows in (("mnist_lt", reference_results()), ("mnist_lt_comparison", comparison_results())):
+    for name, rows in (("mnist_lt", main_rows), ("mnist_lt_comparison", comparison)):
         folder = FIGURES / name
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         write_figures(rows, folder)
     print(f"{len(generated)} blocks ({', '.join(stale) or 'none'} changed); figures in {FIGURES}")
     return 0

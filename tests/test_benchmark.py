@@ -115,9 +115,11 @@ def test_load_benchmark_explains_a_missing_or_foreign_file(tmp_path):
 
 def test_shipped_reference_results_are_reproducible():
     """The mnist-LT grid shipped with the kit is what run_grid's defaults produce (one cell re-run)."""
+    from cissl_kit.course import SEEDS_MNIST
+
     rows = bench.reference_results()
     assert {(r["label"], r["profile"], r["seed"]) for r in rows} == {
-        (m, p, s) for m in bench.BENCHMARK_METHODS for p in ("consistent", "uniform", "reversed") for s in range(10)}
+        (m, p, s) for m in bench.BENCHMARK_METHODS for p in ("consistent", "uniform", "reversed") for s in SEEDS_MNIST}
     stored = next(r for r in rows if (r["label"], r["profile"], r["seed"]) == ("supervised_la", "reversed", 1))
     assert stored["same_run_as"] == "consistent"  # a labeled-only method trains once per seed
     # a run's floats depend on its thread count: re-run with the row's (rows made before the count was
@@ -165,10 +167,12 @@ def test_shipped_prior_results_cover_every_method_in_the_five_profiles():
 def test_shipped_comparison_results_cover_the_grid_with_the_reference_settings():
     """Notebook 06's rows: every comparison method × setting × seed, made with the reference grid's
     data and loop settings (notebook 06 re-trains two ACR cells and compares them with the file)."""
+    from cissl_kit.course import SEEDS_MNIST
+
     rows = bench.comparison_results()
     assert [r["label"] for r in rows[: len(bench.COMPARISON_METHODS)]] == list(bench.COMPARISON_METHODS)
     assert {(r["label"], r["profile"], r["seed"]) for r in rows} == {
-        (m, p, s) for m in bench.COMPARISON_METHODS for p in ("consistent", "uniform", "reversed") for s in range(10)}
+        (m, p, s) for m in bench.COMPARISON_METHODS for p in ("consistent", "uniform", "reversed") for s in SEEDS_MNIST}
     reference = {(r["profile"], r["seed"]): r for r in bench.reference_results() if r["label"] == "fixmatch"}
     for row in rows:  # the same split (groups) as the reference grid's runs
         assert row["groups"] == reference[row["profile"], row["seed"]]["groups"], row["label"]
