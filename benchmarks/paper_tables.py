@@ -1,4 +1,4 @@
-"""The three-seed mnist-LT tables reported in the README, one grid per paper.
+"""The three-seed mnist-LT tables of docs/results.md (Variants from the papers), one grid per paper.
 
     python benchmarks/paper_tables.py sat         # where the self-adaptive threshold starts, and its EMA's horizon
     python benchmarks/paper_tables.py layermatch  # FixMatch, + Grad-ReLU, LayerMatch with L_u / L_AC averaged each way

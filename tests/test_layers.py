@@ -8,7 +8,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cissl_kit"
 
-# bottom to top; a module may import its own layer and those below (README: Layout)
+# bottom to top; a module may import its own layer and those below (docs/library.md: Layout)
 LAYERS = [
     ("foundation", ["_checks", "_runtime", "outputs", "utils"]),
     ("data and models", ["data", "models"]),
@@ -138,9 +138,9 @@ def test_the_checker_finds_an_upward_import_and_a_circle(tmp_path, monkeypatch):
         raise AssertionError("a circle passed")
 
 
-def test_the_readme_draws_these_layers_top_to_bottom():
-    readme = (PACKAGE.parent / "README.md").read_text()
-    layout = readme[readme.index("## Layout"):]
+def test_the_book_draws_these_layers_top_to_bottom():
+    page = (PACKAGE.parent / "docs" / "library.md").read_text()
+    layout = page[page.index("## Layout"):]
     drawing = layout[layout.index("```\n") + 4:]
     drawing = drawing[:drawing.index("```")]
     rows = [line for line in drawing.splitlines() if line.strip()]

@@ -39,6 +39,29 @@ def test_first_code_cell_installs_the_kit_only_on_colab(path):
     assert not first["outputs"], "off Colab the cell must do nothing"
 
 
+def _colab_url(name: str) -> str:
+    """The Colab address of a notebook in the repository that pyproject.toml names."""
+    owner_and_name = REPOSITORY.removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{owner_and_name}/blob/main/notebooks/{name}"
+
+
+def test_every_colab_badge_and_install_cell_names_the_repository_of_pyproject():
+    """One repository everywhere: each notebook's badge (first cell) and install cell, the README's Colab
+    column and the book's Getting-started page follow ``[project.urls] Repository``."""
+    readme = (ROOT / "README.md").read_text()
+    guide = (ROOT / "docs" / "getting_started.md").read_text()
+    assert REPOSITORY.startswith("https://github.com/")
+    for path in NOTEBOOKS:
+        cells = _cells(path)
+        assert cells[0]["cell_type"] == "markdown"
+        badges = re.findall(r"\[!\[Open In Colab\]\([^)]+\)\]\(([^)]+)\)", _source(cells[0]))
+        assert badges == [_colab_url(path.name)], f"{path.name}: badge {badges}"
+        assert f"]({_colab_url(path.name)})" in readme, f"the README's Colab link for {path.name}"
+    colab_urls = set(re.findall(r"https://colab\.research\.google\.com/github/[^)\s`|]+", readme + guide))
+    assert colab_urls and all(u.startswith(_colab_url("")) for u in colab_urls), colab_urls
+    assert _colab_url("<notebook>.ipynb") in guide
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS[:1], ids=lambda p: p.stem)
 def test_colab_cell_runs_the_install_only_under_colab(path, tmp_path):
     """Executed with a fake ``google.colab`` module, the cell asks pip for the repository."""
