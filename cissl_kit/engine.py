@@ -182,8 +182,10 @@ class Trainer:
         self.optimizer = _sgd(self.algorithm.trainable_parameters(self.net), cfg)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.use_amp = cfg.amp and self.device.type == "cuda"
-        self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+        # bf16 where the GPU has it, else fp16 with a scaler; without AMP the dtype is unused, and bf16 is the one
+        # every torch accepts in a disabled CPU autocast (torch 2.1 refuses fp16 there even when disabled)
+        self.amp_dtype = torch.float16 if self.use_amp and not torch.cuda.is_bf16_supported() else torch.bfloat16
+        self.scaler = _grad_scaler(enabled=self.use_amp and self.amp_dtype == torch.float16)
         self._training_step = torch.compile(self.algorithm.training_step) if cfg.compile else self.algorithm.training_step
         if distributed.initialized():  # under torchrun: DDP, each rank on its share of the global batch
             distributed.check_divisible(cfg.batch_size)
@@ -554,6 +556,13 @@ class SGD(torch.optim.SGD):
     @torch.no_grad()  # what the decorator around torch's step does, without its graph breaks
     def step(self, closure=None):
         return _undecorated(torch.optim.SGD.step)(self, closure)
+
+
+def _grad_scaler(enabled: bool):
+    """AMP's gradient scaler for CUDA: ``torch.amp.GradScaler`` (torch >= 2.3), else its older home."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler("cuda", enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled)  # torch 2.1-2.2
 
 
 def _sgd(parameters, cfg: TrainConfig) -> torch.optim.SGD:
