@@ -1,6 +1,7 @@
 """The book (docs/conf.py): it builds offline with warnings as errors, every internal link and image it
 holds resolves, and in Chromium its pages show their figures and typeset equations."""
 
+import json
 import re
 import subprocess
 import sys
@@ -31,7 +32,7 @@ class _Links(HTMLParser):
         if attrs.get("id"):
             self.ids.add(attrs["id"])
         for key in ("href", "src"):
-            if attrs.get(key) and not (tag == "script" and key == "src" and attrs[key].startswith("_static")):
+            if attrs.get(key):
                 self.refs.append((tag, attrs[key]))
 
 
@@ -43,7 +44,7 @@ def _parse(path: Path) -> _Links:
 
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
-    """The book built once from the repository, into a temporary folder; yields (folder, seconds, log)."""
+    """The book built once from the repository, into a temporary folder: (folder, seconds, log)."""
     pytest.importorskip("myst_nb", reason="pip install -e '.[dev]' installs the book's tools")
     out = tmp_path_factory.mktemp("book") / "html"
     start = time.perf_counter()
@@ -96,8 +97,6 @@ def test_every_internal_link_and_image_of_the_book_resolves(book):
 
 def test_every_notebook_figure_is_in_the_book(book):
     """Each stored image output of a notebook appears as an image in its page."""
-    import json
-
     out, _, _ = book
     for stem in NOTEBOOKS:
         cells = json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text())["cells"]
