@@ -9,7 +9,8 @@ one thread a run, two runs at a time:
 * ``mnist_lt_prior.json``: SimPro, CPE and CDMAD in the five unlabeled profiles, and FixMatch, its LA and
   balanced-head baselines and ACR in the middle and head-tail profiles, the seeds of ``course.SEEDS_MNIST_EXTRA``
   (0, 1, 2);
-* ``course/*.json``: the notebooks' digits-LT grids (``cissl_kit.course.GRIDS``), seeds 0-4;
+* ``course/*.json``: the notebooks' digits-LT grids (``cissl_kit.course.GRIDS``), seeds 0-4, without the fields no
+  notebook reads (:func:`compact`);
 * ``exercises/*.json``: the grids notebook 05's exercises read;
 
 then ``MANIFEST.json``, the digest of each. Finished cells are kept under ``--cells`` (one folder for all,
@@ -32,6 +33,7 @@ from pathlib import Path
 from cissl_kit.benchmark import (
     BENCHMARK_METHODS,
     BENCHMARK_STEPS,
+    CURVE_LISTS,
     EXERCISE_RESULTS,
     PRIOR_PROFILES,
     RESULTS,
@@ -82,7 +84,7 @@ def main() -> None:
         if args.only in (None, name) and not grid.shipped_in:
             rows = run_grid(grid.methods, grid.profiles, grid.seeds, grid.dataset, grid.config(), out=cells / "course",
                             jobs=args.jobs, **grid.data)
-            _write(RESULTS / "course" / f"{name}.json", rows)
+            _write(RESULTS / "course" / f"{name}.json", compact(rows))
     for name, grid in EXERCISES.items():
         if args.only in (None, name):
             _write(EXERCISE_RESULTS / f"{name}.json", run_grid(out=cells / "exercises", jobs=args.jobs, **grid))
@@ -95,6 +97,14 @@ def _seeds(text: str) -> list[int]:
         return cli_seeds(text)
     except UsageError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def compact(rows: list[dict]) -> list[dict]:
+    """A course grid's rows without what no notebook reads from them, so that each notebook's files stay at a few
+    hundred KB: the confusion matrix, and the per-class lists of each curve point (``CURVE_LISTS``)."""
+    return [{**{k: v for k, v in row.items() if k != "confusion"},
+             "curve": [{k: v for k, v in point.items() if k not in CURVE_LISTS} for point in row["curve"]]}
+            for row in rows]
 
 
 def _write(path: Path, rows: list[dict]) -> None:

@@ -40,6 +40,9 @@ BENCHMARK_DATASET = "mnist"
 CURVE = ("step", "accuracy", "few", "mask", "pl_accuracy", "threshold", "confidence")  # per evaluation, in "curve"
 # and where a run has them: its estimate of the unlabeled class distribution, its pseudo-labels' distribution
 CURVE_LISTS = ("estimate", "pl_distribution")
+# and where a run measures it: the share of the few-shot classes' unlabeled images used (their pseudo-labels'
+# accuracy, pl_accuracy_few, is among CURVE_STAGES)
+CURVE_FEW = ("utilization_few",)
 # and where a multi-stage recipe records them (one point per stage): which stage, which loop, its pseudo-labels
 CURVE_STAGES = ("stage", "loop", "changed", "pl_accuracy_many", "pl_accuracy_medium", "pl_accuracy_few",
                 "accuracy_random_head")
@@ -167,7 +170,7 @@ def _train_cell(cell: _Cell, data) -> dict:
            "per_class": result.final["per_class"], "confusion": result.final["confusion"],
            "groups": data.groups,
            "curve": [{**{k: h.get(k, float("nan")) for k in CURVE},
-                      **{k: h[k] for k in CURVE_LISTS + CURVE_STAGES if k in h}} for h in result.history],
+                      **{k: h[k] for k in CURVE_LISTS + CURVE_FEW + CURVE_STAGES if k in h}} for h in result.history],
            "threads": torch.get_num_threads()}
     row["method"] = cell.label
     if result.interrupted:

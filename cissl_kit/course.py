@@ -23,7 +23,7 @@ from pathlib import Path
 from ._checks import check_choice
 from .algorithms import LDAMDRW, FixMatch, FixMatchBalancedHead, FixMatchLA, LayerMatch, SeMi
 from .benchmark import run_grid, shipped
-from .engine import TrainConfig
+from .engine import TrainConfig, TrainResult
 from .recipes import AlternateSampling, Decoupling, PseudoLabelDecoupling, PseudoLabelLDAM
 from .registry import build_algorithm
 
@@ -83,6 +83,15 @@ LAYERMATCH_VARIANTS = {
     "LayerMatch, SAT from 1": lambda: LayerMatch(sat_start="one", sat_horizon=0.0),
     "FixMatch + SAT": lambda: FixMatch(threshold_mode="freematch"),
 }
+LAYERMATCH_SETTINGS = {  # exercises 3 and 4: how often Avg-Clustering resets, a start at 1 with the scaled momentum
+    "ac_period=1": lambda: LayerMatch(ac_period=1),
+    "ac_period=1000 (one reset)": lambda: LayerMatch(ac_period=1000),
+    "LayerMatch, SAT from 1, horizon 0.5%": lambda: LayerMatch(sat_start="one"),
+}
+LAYERMATCH_STARTS = {  # exercise 4 with reversed unlabeled data: the two starts of the threshold
+    "LayerMatch (kit)": LayerMatch,
+    "LayerMatch, SAT from 1, horizon 0.5%": lambda: LayerMatch(sat_start="one"),
+}
 ALTERNATE_TABLE = {
     "Decoupling": Decoupling,
     "Pseudo-Label + Decoupling": PseudoLabelDecoupling,
@@ -113,8 +122,13 @@ GRIDS: dict[str, CourseGrid] = {
     "02_semi": CourseGrid("02", {**SEMI_BASELINES, **SEMI_ABLATIONS, **SEMI_SETTINGS}, ("reversed",), SEEDS_DIGITS,
                           steps=800),
     "02_semi_consistent": CourseGrid("02", SEMI_BASELINES, ("consistent",), SEEDS_DIGITS, steps=800),
+    # 02 §3: the draw at seed 0, the same runs as 02_semi's at seed 0 with the curve its figures plot besides
+    # (the share of few-shot images used, which 02_semi's file predates)
+    "02_semi_draw": CourseGrid("02", SEMI_BASELINES, ("reversed",), SEEDS_DIGITS[:1], steps=800),
     # 03: LayerMatch's parts on digits-LT, consistent; curves every 25 steps for the threshold figure
     "03_layermatch": CourseGrid("03", LAYERMATCH_VARIANTS, ("consistent",), SEEDS_DIGITS, eval_every=25),
+    "03_layermatch_settings": CourseGrid("03", LAYERMATCH_SETTINGS, ("consistent",), SEEDS_DIGITS, eval_every=25),
+    "03_layermatch_reversed": CourseGrid("03", LAYERMATCH_STARTS, ("reversed",), SEEDS_DIGITS, eval_every=25),
     # 04: Alternate Sampling and its baselines at γ = 50 and γ = 10 (N1 = 50, M1 = 70), and the sampling ablation
     "04_alternate_gamma50": CourseGrid("04", {**ALTERNATE_TABLE, **{k: v for k, v in ALTERNATE_ABLATIONS.items()
                                                                   if k != "R + C (Alternate Sampling)"},
@@ -143,4 +157,23 @@ def course_results(name: str, retrain: bool = False, progress: bool = True, jobs
                                 f"{len(grid.seeds)} seeds), or benchmarks/course_grids.py --only {name}") from None
 
 
-__all__ = ["GRIDS", "CourseGrid", "course_results"]
+def runs_at(rows: list[dict], seed: int, profile: str | None = None) -> dict[str, TrainResult]:
+    """The runs of a grid at one ``seed`` (and ``profile``, needed where the rows hold several), label →
+    :class:`~cissl_kit.engine.TrainResult`: each row's evaluation curve as the history, its final metrics, no
+    networks. What a notebook's one-draw figures and tables take, from a shipped or retrained grid."""
+    profiles = sorted({r["profile"] for r in rows})
+    if profile is None and len(profiles) > 1:
+        raise ValueError(f"profile must be one of {profiles}: the rows hold several")
+    chosen = [r for r in rows if r["seed"] == seed and profile in (None, r["profile"])]
+    if not chosen:
+        raise ValueError(f"seed must be one of {sorted({r['seed'] for r in rows})}, got {seed!r}")
+    final_keys = ("accuracy", "balanced_accuracy", "many", "medium", "few", "pl_accuracy", "utilization",
+                  "per_class", "confusion")
+    return {r["label"]: TrainResult(method=r["label"], hparams={}, config={}, data={"groups": r["groups"]},
+                                    history=[dict(point) for point in r["curve"]],
+                                    final={k: r[k] for k in final_keys if k in r}, seconds=r["seconds"],
+                                    interrupted=bool(r.get("interrupted")))
+            for r in chosen}
+
+
+__all__ = ["GRIDS", "CourseGrid", "course_results", "runs_at"]

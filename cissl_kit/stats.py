@@ -220,6 +220,27 @@ def mean_curve(rows: Sequence[dict], label: str, key: str, profile: str | None =
     return steps, means
 
 
+def stage_means(rows: Sequence[dict], label: str, stage: str, key: str, profile: str | None = None) -> dict[int, float]:
+    """The records of one ``stage`` of a multi-stage recipe (Alternate Sampling's ``"assign labels"``, …) in the
+    runs of ``label`` (and ``profile``): loop → the mean of ``key`` over the seeds, NaN values skipped (a loop
+    where no seed has a value is NaN)."""
+    runs = [r["curve"] for r in rows if r["label"] == label and profile in (None, r["profile"])
+            and not r.get("interrupted")]
+    if not runs:
+        raise ValueError(f"label {label!r} has no finished run in these rows")
+    by_loop: dict[int, list[float]] = {}
+    for curve in runs:
+        for point in curve:
+            if point.get("stage") == stage:
+                by_loop.setdefault(point["loop"], [])
+                if key in point and not math.isnan(point[key]):
+                    by_loop[point["loop"]].append(point[key])
+    if not by_loop:
+        stages = sorted({point["stage"] for curve in runs for point in curve if "stage" in point})
+        raise ValueError(f"stage must be one of {stages}, got {stage!r}")
+    return {loop: statistics.mean(values) if values else float("nan") for loop, values in sorted(by_loop.items())}
+
+
 def with_early_means(rows: Sequence[dict], fraction: float = 0.1, keys: Sequence[str] = ("mask", "pl_accuracy"),
                      ) -> list[dict]:
     """Copies of ``rows`` with ``early_<key>``: the mean of each curve column over the evaluations in the first

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from cissl_kit import benchmark, course
-from cissl_kit.course import GRIDS, course_results
+from cissl_kit.course import GRIDS, course_results, runs_at
 
 
 def test_an_unknown_grid_is_named_with_the_choices():
@@ -44,3 +44,36 @@ def test_a_changed_shipped_file_is_refused(tmp_path, monkeypatch):
 def test_every_grid_names_a_notebook_and_trains_on_seeds():
     for name, grid in GRIDS.items():
         assert name.startswith(grid.notebook) and grid.seeds and grid.methods and grid.profiles
+
+
+def test_every_shipped_course_grid_holds_every_method_profile_and_seed_once():
+    for name, grid in GRIDS.items():
+        rows = course_results(name, progress=False)
+        cells = [(r["label"], r["profile"], r["seed"]) for r in rows]
+        assert sorted(cells) == sorted((m, p, s) for m in grid.methods for p in grid.profiles for s in grid.seeds), name
+        assert not any(r.get("interrupted") for r in rows) and all(r["curve"] for r in rows), name
+
+
+def test_runs_at_gives_one_seeds_runs_as_training_results_that_the_tables_take():
+    from cissl_kit import results_table
+
+    grid = course_results("03_layermatch")
+    runs = runs_at(grid, seed=1)
+    row = next(r for r in grid if r["label"] == "LayerMatch (kit)" and r["seed"] == 1)
+    result = runs["LayerMatch (kit)"]
+    assert set(runs) == set(GRIDS["03_layermatch"].methods)
+    assert result.final["accuracy"] == row["accuracy"] and result.final["per_class"] == row["per_class"]
+    assert [h["threshold"] for h in result.history] == [p["threshold"] for p in row["curve"]]
+    assert f"{100 * row['accuracy']:.1f}" in results_table(runs).splitlines()[2 + list(runs).index("LayerMatch (kit)")]
+    result.history.clear()  # a copy: the rows stay as read
+    assert row["curve"]
+
+
+def test_runs_at_names_the_seeds_and_profiles_it_can_give():
+    grid = course_results("03_layermatch")
+    with pytest.raises(ValueError, match=r"seed must be one of \[0, 1, 2, 3, 4\], got 7"):
+        runs_at(grid, seed=7)
+    both = grid + course_results("03_layermatch_reversed")
+    with pytest.raises(ValueError, match=r"profile must be one of \['consistent', 'reversed'\]"):
+        runs_at(both, seed=0)
+    assert set(runs_at(both, seed=0, profile="reversed")) == set(GRIDS["03_layermatch_reversed"].methods)

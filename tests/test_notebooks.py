@@ -181,3 +181,18 @@ def test_a_training_cell_cut_short_by_nbvals_timeout_fails_and_the_run_cannot_pa
     assert done.returncode != 0, output[-3000:]
     assert "TrainingInterrupted" in output and "was interrupted at step" in output, output[-3000:]
     assert "XPASS(strict)" in output and "2 failed" in output, output[-3000:]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_shipped_results_are_read_unless_the_set_up_cell_asks_to_retrain(path):
+    """A lab does not wait on training (the UvA pattern): each notebook's set-up cell has one ``RETRAIN`` flag,
+    off in the stored notebook, and every shipped grid it reads follows that flag, not a flag of its own."""
+    code = [_source(c) for c in _cells(path) if c["cell_type"] == "code"]
+    setup = next(source for source in code if "DEVICE = " in source)
+    assert re.search(r"^RETRAIN = False\b", setup, re.M), f"{path.name}: no RETRAIN = False in its set-up cell"
+    calls = [m for source in code for m in re.findall(r"course_results\(([^)]*)\)", source)]
+    assert all(re.search(r"retrain=RETRAIN\b", call) for call in calls), calls
+    for source in code:
+        if "exercise_results(" in source or "reference_results()" in source and "run_grid(" in source:
+            assert re.search(r"if RETRAIN\s+else", source), source[:200]
+    assert "REGENERATE" not in "\n".join(code)  # the flag 05 and 06 had before they shared RETRAIN

@@ -180,3 +180,26 @@ def _assert_distinct(chosen, labels):
 
 def _method_or_variant_of_one(label):
     return label.lower() in METHOD_COLOURS
+
+
+def test_stage_means_average_one_stage_per_loop_over_the_seeds_and_skip_nan():
+    from cissl_kit.stats import stage_means
+
+    def run(seed, changed):
+        curve = [{"stage": "initialize classifier", "loop": 0, "accuracy": 0.5}]
+        for loop, c in enumerate(changed, start=1):
+            curve += [{"stage": "assign labels", "loop": loop, "changed": c},
+                      {"stage": "train classifier", "loop": loop, "accuracy": 0.6 + 0.1 * seed}]
+        return {"label": "AS", "profile": "consistent", "seed": seed, "curve": curve}
+
+    rows = [run(0, [float("nan"), 0.1, 0.0]), run(1, [float("nan"), 0.3, 0.2]),
+            {**run(2, [0.9, 0.9, 0.9]), "interrupted": True}]
+    changed = stage_means(rows, "AS", "assign labels", "changed")
+    assert list(changed) == [1, 2, 3] and math.isnan(changed[1])
+    assert changed[2] == pytest.approx(0.2) and changed[3] == pytest.approx(0.1)
+    assert stage_means(rows, "AS", "train classifier", "accuracy") == pytest.approx({1: 0.65, 2: 0.65, 3: 0.65})
+    with pytest.raises(ValueError, match=r"stage must be one of \['assign labels', 'initialize classifier', "
+                                         r"'train classifier'\], got 'assign'"):
+        stage_means(rows, "AS", "assign", "changed")
+    with pytest.raises(ValueError, match="label 'R \\+ R' has no finished run"):
+        stage_means(rows, "R + R", "assign labels", "changed")
