@@ -44,6 +44,7 @@ from cissl_kit.cli import UsageError
 from cissl_kit.cli import _seeds as cli_seeds
 from cissl_kit.course import GRIDS, SEEDS_MNIST, SEEDS_MNIST_EXTRA
 from cissl_kit.engine import TrainConfig
+from cissl_kit.utils import set_threads
 
 PINNED = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2,STRICT"}
 COMPARISON = ("darp", "crest_plus", "daso", "abc", "acr")
@@ -82,9 +83,12 @@ def main() -> None:
             _write(RESULTS / f"{name}.json", rows)
     for name, grid in GRIDS.items():
         if args.only in (None, name) and not grid.shipped_in:
+            jobs = max(1, args.jobs // grid.threads)  # each run on the grid's thread count
+            if jobs == 1:
+                set_threads(grid.threads)
             rows = run_grid(grid.methods, grid.profiles, grid.seeds, grid.dataset, grid.config(), out=cells / "course",
-                            jobs=args.jobs, **grid.data)
-            _write(RESULTS / "course" / f"{name}.json", compact(rows))
+                            jobs=jobs, threads=grid.threads, **grid.data)
+            _write(RESULTS / "course" / f"{name}.json", compact(rows, grid.curve), one_row_a_line=True)
     for name, grid in EXERCISES.items():
         if args.only in (None, name):
             _write(EXERCISE_RESULTS / f"{name}.json", run_grid(out=cells / "exercises", jobs=args.jobs, **grid))
@@ -99,19 +103,37 @@ def _seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def compact(rows: list[dict]) -> list[dict]:
+def compact(rows: list[dict], curve: tuple[str, ...] | None = None) -> list[dict]:
     """A course grid's rows without what no notebook reads from them, so that each notebook's files stay at a few
-    hundred KB: the confusion matrix, and the per-class lists of each curve point (``CURVE_LISTS``)."""
-    return [{**{k: v for k, v in row.items() if k != "confusion"},
-             "curve": [{k: v for k, v in point.items() if k not in CURVE_LISTS} for point in row["curve"]]}
+    hundred KB: the confusion matrix, the per-class lists of each curve point (``CURVE_LISTS``) or every column but
+    ``curve`` (the grid's ``curve``), and the float digits past the sixth decimal (a test accuracy is a multiple of
+    1/500; no figure prints more than three)."""
+    def kept(key: str) -> bool:
+        return key in curve if curve is not None else key not in CURVE_LISTS
+
+    return [_rounded({**{k: v for k, v in row.items() if k != "confusion"},
+                      "curve": [{k: v for k, v in point.items() if kept(k)} for point in row["curve"]]})
             for row in rows]
 
 
-def _write(path: Path, rows: list[dict]) -> None:
+def _rounded(value):
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def _write(path: Path, rows: list[dict], one_row_a_line: bool = False) -> None:
     if any(r.get("interrupted") for r in rows):
         raise SystemExit(f"{path.name}: a run was interrupted; run again to finish it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rows, indent=1) + "\n")
+    if one_row_a_line:  # compact, and still one diff line per run
+        path.write_text("[\n" + ",\n".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in rows) + "\n]\n")
+    else:
+        path.write_text(json.dumps(rows, indent=1) + "\n")
     print(f"{path.relative_to(RESULTS)}: {len(rows)} rows")
 
 

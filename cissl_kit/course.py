@@ -20,12 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from ._checks import check_choice
 from .algorithms import LDAMDRW, FixMatch, FixMatchBalancedHead, FixMatchLA, LayerMatch, SeMi
 from .benchmark import run_grid, shipped
 from .engine import TrainConfig, TrainResult
 from .recipes import AlternateSampling, Decoupling, PseudoLabelDecoupling, PseudoLabelLDAM
 from .registry import build_algorithm
+from .utils import max_threads, set_threads, usable_cores
 
 SEEDS_DIGITS = (0, 1, 2, 3, 4)  # five seeds on the small digits-LT grids
 # the mnist-LT reference files (mnist_lt.json, mnist_lt_comparison.json) hold ten seeds: at 0.8 points the
@@ -49,6 +52,8 @@ class CourseGrid:
     lr: float = 0.03
     data: dict = field(default_factory=dict)
     shipped_in: str | None = None  # a reference file that holds these runs among others (its rows are filtered)
+    threads: int = 1  # the CPU threads of each shipped run (a run's floats depend on it): RETRAIN trains so too
+    curve: tuple[str, ...] | None = None  # the curve columns the shipped file keeps (None: all)
 
     def config(self) -> TrainConfig:
         return TrainConfig(steps=self.steps, eval_every=self.eval_every, lr=self.lr)
@@ -112,6 +117,9 @@ ALTERNATE_SETTINGS = {  # exercises 2 and 3: the temporal-consistency loss, a sh
     "embedding stage of 50 steps": lambda: AlternateSampling(embedding_steps=50),
 }
 
+# what notebook 03 plots of a run's curve (the threshold figure, the first 10% of training)
+THRESHOLD_CURVE = ("step", "accuracy", "few", "mask", "pl_accuracy", "threshold", "confidence")
+
 GRIDS: dict[str, CourseGrid] = {
     # 01, 05 and 06 read the mnist-LT reference files (SEEDS_MNIST); 01 needs two of their methods
     "01_mnist": CourseGrid("01", {"supervised": lambda: build_algorithm("supervised"),
@@ -126,9 +134,12 @@ GRIDS: dict[str, CourseGrid] = {
     # (the share of few-shot images used, which 02_semi's file predates)
     "02_semi_draw": CourseGrid("02", SEMI_BASELINES, ("reversed",), SEEDS_DIGITS[:1], steps=800),
     # 03: LayerMatch's parts on digits-LT, consistent; curves every 25 steps for the threshold figure
-    "03_layermatch": CourseGrid("03", LAYERMATCH_VARIANTS, ("consistent",), SEEDS_DIGITS, eval_every=25),
-    "03_layermatch_settings": CourseGrid("03", LAYERMATCH_SETTINGS, ("consistent",), SEEDS_DIGITS, eval_every=25),
-    "03_layermatch_reversed": CourseGrid("03", LAYERMATCH_STARTS, ("reversed",), SEEDS_DIGITS, eval_every=25),
+    "03_layermatch": CourseGrid("03", LAYERMATCH_VARIANTS, ("consistent",), SEEDS_DIGITS, eval_every=25, threads=2,
+                                curve=THRESHOLD_CURVE),
+    "03_layermatch_settings": CourseGrid("03", LAYERMATCH_SETTINGS, ("consistent",), SEEDS_DIGITS, eval_every=25,
+                                         curve=THRESHOLD_CURVE),
+    "03_layermatch_reversed": CourseGrid("03", LAYERMATCH_STARTS, ("reversed",), SEEDS_DIGITS, eval_every=25,
+                                         curve=THRESHOLD_CURVE),
     # 04: Alternate Sampling and its baselines at γ = 50 and γ = 10 (N1 = 50, M1 = 70), and the sampling ablation
     "04_alternate_gamma50": CourseGrid("04", {**ALTERNATE_TABLE, **{k: v for k, v in ALTERNATE_ABLATIONS.items()
                                                                   if k != "R + C (Alternate Sampling)"},
@@ -140,13 +151,24 @@ GRIDS: dict[str, CourseGrid] = {
 }
 
 
-def course_results(name: str, retrain: bool = False, progress: bool = True, jobs: int = 1) -> list[dict]:
-    """The rows of the course grid ``name``: shipped and digest-checked, or (``retrain``) trained here."""
+def course_results(name: str, retrain: bool = False, progress: bool = True, jobs: int | None = None) -> list[dict]:
+    """The rows of the course grid ``name``: shipped and digest-checked, or (``retrain``) trained here as the shipped
+    ones were, each run on ``grid.threads`` threads, ``jobs`` runs at a time (default: as many as the usable cores
+    allow), so that on the CPU that made the file the rows are the file's."""
     check_choice("name", name, tuple(GRIDS))
     grid = GRIDS[name]
     if retrain:
-        return run_grid(grid.methods, grid.profiles, grid.seeds, grid.dataset, grid.config(),
-                        out=Path("runs") / "course" / name, progress=progress, jobs=jobs, **grid.data)
+        threads = min(grid.threads, max_threads())  # a machine with fewer cores trains other draws
+        jobs = max(1, usable_cores() // threads) if jobs is None else jobs
+        previous = torch.get_num_threads()
+        if jobs == 1:  # in this process: with the shipped runs' thread count, then back
+            set_threads(threads)
+        try:
+            return run_grid(grid.methods, grid.profiles, grid.seeds, grid.dataset, grid.config(),
+                            out=Path("runs") / "course" / name, progress=progress, jobs=jobs, threads=threads,
+                            **grid.data)
+        finally:
+            set_threads(previous)
     if grid.shipped_in:
         return [r for r in shipped(grid.shipped_in) if r["label"] in grid.methods and r["profile"] in grid.profiles]
     try:
@@ -159,8 +181,9 @@ def course_results(name: str, retrain: bool = False, progress: bool = True, jobs
 
 def runs_at(rows: list[dict], seed: int, profile: str | None = None) -> dict[str, TrainResult]:
     """The runs of a grid at one ``seed`` (and ``profile``, needed where the rows hold several), label →
-    :class:`~cissl_kit.engine.TrainResult`: each row's evaluation curve as the history, its final metrics, no
-    networks. What a notebook's one-draw figures and tables take, from a shipped or retrained grid."""
+    :class:`~cissl_kit.engine.TrainResult`: each row's evaluation curve as the history, its final metrics (and
+    the last evaluation's other columns), no networks. What a notebook's one-draw figures and tables take, from
+    a shipped or retrained grid."""
     profiles = sorted({r["profile"] for r in rows})
     if profile is None and len(profiles) > 1:
         raise ValueError(f"profile must be one of {profiles}: the rows hold several")
@@ -171,7 +194,8 @@ def runs_at(rows: list[dict], seed: int, profile: str | None = None) -> dict[str
                   "per_class", "confusion")
     return {r["label"]: TrainResult(method=r["label"], hparams={}, config={}, data={"groups": r["groups"]},
                                     history=[dict(point) for point in r["curve"]],
-                                    final={k: r[k] for k in final_keys if k in r}, seconds=r["seconds"],
+                                    final={**(r["curve"][-1] if r["curve"] else {}),
+                                           **{k: r[k] for k in final_keys if k in r}}, seconds=r["seconds"],
                                     interrupted=bool(r.get("interrupted")))
             for r in chosen}
 

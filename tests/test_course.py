@@ -77,3 +77,28 @@ def test_runs_at_names_the_seeds_and_profiles_it_can_give():
     with pytest.raises(ValueError, match=r"profile must be one of \['consistent', 'reversed'\]"):
         runs_at(both, seed=0)
     assert set(runs_at(both, seed=0, profile="reversed")) == set(GRIDS["03_layermatch_reversed"].methods)
+
+
+@pytest.mark.parametrize("name, cores, jobs, threads", [("04_alternate_gamma10", 2, 2, 1), ("03_layermatch", 2, 1, 2),
+                                                        ("03_layermatch", 1, 1, 1)])
+def test_retrain_trains_each_run_on_the_thread_count_of_the_shipped_runs(monkeypatch, name, cores, jobs, threads):
+    """A run's floats depend on its thread count, so RETRAIN trains as the shipped file was trained (one thread a
+    run, the cores shared out; two for 03_layermatch) and leaves the notebook's own thread count as it was."""
+    import torch
+
+    seen = {}
+
+    def fake_run_grid(*args, **kwargs):
+        seen.update(kwargs, threads_in_process=torch.get_num_threads())
+        return []
+
+    monkeypatch.setattr(course, "run_grid", fake_run_grid)
+    monkeypatch.setattr(course, "usable_cores", lambda: cores)
+    monkeypatch.setattr(course, "max_threads", lambda: cores)
+    before = torch.get_num_threads()
+    assert course_results(name, retrain=True, progress=False) == []
+    assert (seen["jobs"], seen["threads"]) == (jobs, threads)
+    if jobs == 1:
+        assert seen["threads_in_process"] == threads
+    assert torch.get_num_threads() == before
+    assert {r["threads"] for r in course_results(name)} == {GRIDS[name].threads}  # what the shipped rows record
