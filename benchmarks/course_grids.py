@@ -44,7 +44,6 @@ from cissl_kit.cli import UsageError
 from cissl_kit.cli import _seeds as cli_seeds
 from cissl_kit.course import GRIDS, SEEDS_MNIST, SEEDS_MNIST_EXTRA
 from cissl_kit.engine import TrainConfig
-from cissl_kit.utils import set_threads
 
 PINNED = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2,STRICT"}
 COMPARISON = ("darp", "crest_plus", "daso", "abc", "acr")
@@ -84,8 +83,6 @@ def main() -> None:
     for name, grid in GRIDS.items():
         if args.only in (None, name) and not grid.shipped_in:
             jobs = max(1, args.jobs // grid.threads)  # each run on the grid's thread count
-            if jobs == 1:
-                set_threads(grid.threads)
             rows = run_grid(grid.methods, grid.profiles, grid.seeds, grid.dataset, grid.config(), out=cells / "course",
                             jobs=jobs, threads=grid.threads, **grid.data)
             _write(RESULTS / "course" / f"{name}.json", compact(rows, grid.curve), one_row_a_line=True)

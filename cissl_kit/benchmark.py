@@ -11,6 +11,7 @@ reuses the runs whose settings match, so an interrupted grid resumes where it st
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import json
 import os
@@ -73,9 +74,10 @@ def run_grid(
     (``n_max``, ``imbalance_ratio`` …). The seed sets both the split and the training.
 
     ``jobs`` > 1 trains that many cells at a time, each in a worker process of its own with
-    ``threads`` CPU threads (default: the cores shared out, at least 1). A run's floats depend on its
-    thread count, not on where it runs: the rows are those of ``jobs=1`` with
-    ``torch.set_num_threads(threads)``, bit for bit. Each row records its ``threads``.
+    ``threads`` CPU threads (default: the cores shared out, at least 1). ``jobs=1`` trains them in this
+    process, on ``threads`` threads for the grid's duration where given (else on torch's current count). A
+    run's floats depend on its thread count, not on where it runs: the rows of ``jobs=N`` are those of
+    ``jobs=1`` with the same ``threads``, bit for bit. Each row records its ``threads``.
 
     A method that trains on the labeled set alone (``uses_unlabeled_data`` false: Supervised,
     Decoupling, LDAM-DRW …) cannot depend on the unlabeled profile — the split draws the test and
@@ -97,7 +99,8 @@ def run_grid(
     # the bar counts runs, as the summary line does: a labeled-only run shared by several profiles counts once
     runs = [c for c in plan if c.owner is None and not (c.row or {}).get("same_run_as")]
     bar = tqdm(total=len(runs), initial=sum(c.row is not None for c in runs), desc="grid runs", disable=not progress)
-    run = _train_in_process if jobs == 1 else _WorkerPool(jobs, threads or max(1, default_threads() // jobs))
+    run = (functools.partial(_train_in_process, threads=threads) if jobs == 1
+           else _WorkerPool(jobs, threads or max(1, default_threads() // jobs)))
     finished_ok = True
     try:
         for cell, row in run(tasks, dataset, device, data_kwargs, bar):
@@ -178,15 +181,21 @@ def _train_cell(cell: _Cell, data) -> dict:
     return row
 
 
-def _train_in_process(tasks: list[_Cell], dataset: str, device, data_kwargs: dict, bar):
-    """Train the cells one after another in this process; yields (cell, row)."""
+def _train_in_process(tasks: list[_Cell], dataset: str, device, data_kwargs: dict, bar, threads: int | None = None):
+    """Train the cells one after another in this process (on ``threads`` threads, then back); yields (cell, row)."""
     data_for = _DataCache(dataset, device, data_kwargs)
-    for cell in tasks:
-        bar.set_postfix_str(f"{cell.label} · {cell.profile} · seed {cell.seed}")
-        row = _train_cell(cell, data_for(cell.profile, cell.seed))
-        yield cell, row
-        if row.get("interrupted"):
-            return
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        for cell in tasks:
+            bar.set_postfix_str(f"{cell.label} · {cell.profile} · seed {cell.seed}")
+            row = _train_cell(cell, data_for(cell.profile, cell.seed))
+            yield cell, row
+            if row.get("interrupted"):
+                return
+    finally:
+        torch.set_num_threads(previous)
 
 
 class _WorkerPool:

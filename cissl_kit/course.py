@@ -20,15 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from ._checks import check_choice
 from .algorithms import LDAMDRW, FixMatch, FixMatchBalancedHead, FixMatchLA, LayerMatch, SeMi
 from .benchmark import run_grid, shipped
 from .engine import TrainConfig, TrainResult
 from .recipes import AlternateSampling, Decoupling, PseudoLabelDecoupling, PseudoLabelLDAM
 from .registry import build_algorithm
-from .utils import max_threads, set_threads, usable_cores
+from .utils import max_threads, usable_cores
 
 SEEDS_DIGITS = (0, 1, 2, 3, 4)  # five seeds on the small digits-LT grids
 # the mnist-LT reference files (mnist_lt.json, mnist_lt_comparison.json) hold ten seeds: at 0.8 points the
@@ -160,15 +158,8 @@ def course_results(name: str, retrain: bool = False, progress: bool = True, jobs
     if retrain:
         threads = min(grid.threads, max_threads())  # a machine with fewer cores trains other draws
         jobs = max(1, usable_cores() // threads) if jobs is None else jobs
-        previous = torch.get_num_threads()
-        if jobs == 1:  # in this process: with the shipped runs' thread count, then back
-            set_threads(threads)
-        try:
-            return run_grid(grid.methods, grid.profiles, grid.seeds, grid.dataset, grid.config(),
-                            out=Path("runs") / "course" / name, progress=progress, jobs=jobs, threads=threads,
-                            **grid.data)
-        finally:
-            set_threads(previous)
+        return run_grid(grid.methods, grid.profiles, grid.seeds, grid.dataset, grid.config(),
+                        out=Path("runs") / "course" / name, progress=progress, jobs=jobs, threads=threads, **grid.data)
     if grid.shipped_in:
         return [r for r in shipped(grid.shipped_in) if r["label"] in grid.methods and r["profile"] in grid.profiles]
     try:

@@ -205,13 +205,19 @@ def names_of(metric: str) -> str:
     return known.get(metric, f"{metric} accuracy")
 
 
-def mean_curve(rows: Sequence[dict], label: str, key: str, profile: str | None = None) -> tuple[list[int], list[float]]:
-    """The mean over seeds of one column of the runs' curves (``row["curve"]``, one point per evaluation) for
-    the method ``label`` (and ``profile``): the steps and the means, NaN points (no pseudo-label passed) skipped."""
+def _finished_curves(rows: Sequence[dict], label: str, profile: str | None) -> list[list[dict]]:
+    """The curves of the finished runs of ``label`` (and ``profile``); an error naming the label if there is none."""
     runs = [r["curve"] for r in rows if r["label"] == label and profile in (None, r["profile"])
             and not r.get("interrupted")]
     if not runs:
         raise ValueError(f"label {label!r} has no finished run in these rows")
+    return runs
+
+
+def mean_curve(rows: Sequence[dict], label: str, key: str, profile: str | None = None) -> tuple[list[int], list[float]]:
+    """The mean over seeds of one column of the runs' curves (``row["curve"]``, one point per evaluation) for
+    the method ``label`` (and ``profile``): the steps and the means, NaN points (no pseudo-label passed) skipped."""
+    runs = _finished_curves(rows, label, profile)
     steps = [point["step"] for point in runs[0]]
     means = []
     for i in range(len(steps)):
@@ -224,10 +230,7 @@ def stage_means(rows: Sequence[dict], label: str, stage: str, key: str, profile:
     """The records of one ``stage`` of a multi-stage recipe (Alternate Sampling's ``"assign labels"``, …) in the
     runs of ``label`` (and ``profile``): loop → the mean of ``key`` over the seeds, NaN values skipped (a loop
     where no seed has a value is NaN)."""
-    runs = [r["curve"] for r in rows if r["label"] == label and profile in (None, r["profile"])
-            and not r.get("interrupted")]
-    if not runs:
-        raise ValueError(f"label {label!r} has no finished run in these rows")
+    runs = _finished_curves(rows, label, profile)
     by_loop: dict[int, list[float]] = {}
     for curve in runs:
         for point in curve:

@@ -206,3 +206,25 @@ def test_the_grid_progress_bar_counts_runs_as_the_summary_does(tmp_path, monkeyp
     bench.run_grid(["supervised", "fixmatch"], ["consistent", "reversed"], [0, 1], config=TINY, out=tmp_path,
                    dataset="digits")  # seed 0 from the cells, seed 1 new
     assert (bars[1].total, bars[1].n) == (6, 6)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_grid_in_this_process_trains_on_the_threads_asked_for_and_restores_the_count(monkeypatch, threads):
+    """jobs=1 trains on ``threads`` threads, as each worker of jobs=N does (a run's floats depend on it), and
+    the caller's thread count is back afterwards."""
+    seen = []
+
+    def fake_train_cell(cell, data):
+        seen.append(torch.get_num_threads())
+        return {"label": cell.label, "profile": cell.profile, "seed": cell.seed, "threads": torch.get_num_threads()}
+
+    monkeypatch.setattr(bench, "_train_cell", fake_train_cell)
+    before = torch.get_num_threads()
+    torch.set_num_threads(3 - threads)  # the other count, so that the grid has to change it
+    try:
+        rows = bench.run_grid(["fixmatch"], ["consistent", "reversed"], [0], dataset="digits", progress=False,
+                              threads=threads)
+        assert seen == [threads, threads] and [r["threads"] for r in rows] == [threads, threads]
+        assert torch.get_num_threads() == 3 - threads
+    finally:
+        torch.set_num_threads(before)
