@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOWN = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "matplotlib", "seaborn", "ipywidgets", "jupyterlab",
-         "tqdm", "mlxtend", "pytest", "nbval", "sphinx", "myst-nb")
+         "tqdm", "mlxtend", "otter-grader", "pandas", "pytest", "nbval", "sphinx", "myst-nb")
 
 
 def _run(*command: str, **kwargs) -> subprocess.CompletedProcess:

@@ -39,6 +39,8 @@ from pathlib import Path
 from ._checks import check_int
 
 SOLUTION_TAG = "solution"
+ANSWER_TAG = "answer"  # a hand-out's cell for an exercise's answers (strip_solutions writes it)
+_CHECK = re.compile(r"^grader\.check\((?P<quote>[\"'])(?P<name>\w+)(?P=quote)\)\s*$")
 NUMBERS_VARY_TAG = "numbers-vary-by-cpu"
 FOLDED = {"source_hidden": True, "outputs_hidden": True}
 QUOTE_PREFIX = "  · "
@@ -229,6 +231,9 @@ def strip_solutions(paths: Iterable[str | Path], out_dir: str | Path, overwrite:
         for cell in notebook["cells"]:
             if is_solution(cell):
                 continue
+            check = check_of(cell)
+            if check:  # where the solution was: the answers the check reads, to be filled in
+                cells.append(answer_cell(check))
             cell = {**cell, "metadata": {k: v for k, v in cell.get("metadata", {}).items() if k != "execution"}}
             if cell["cell_type"] == "markdown":  # the note about folded solutions becomes the hand-out's own
                 cell["source"] = _SOLUTIONS_NOTE.sub(HANDOUT_NOTE, _text(cell))
@@ -241,6 +246,23 @@ def strip_solutions(paths: Iterable[str | Path], out_dir: str | Path, overwrite:
     return targets
 
 
+def check_of(cell: dict) -> str | None:
+    """The exercise a check cell runs (``grader.check("02_ex1")`` gives ``"02_ex1"``), or None."""
+    match = _CHECK.match(_text(cell)) if cell["cell_type"] == "code" else None
+    return match["name"] if match else None
+
+
+def answer_cell(check: str) -> dict:
+    """The hand-out's cell for exercise ``check``'s answers: each name its check reads, set to ``...``."""
+    from .grading import answer_names
+
+    number = check.rpartition("_ex")[2]
+    lines = [f"# Your answers to exercise {number}: replace each ... (the exercise's last line says what it holds)"]
+    lines += [f"{name} = ..." for name in answer_names(check)]
+    return {"cell_type": "code", "execution_count": None, "id": f"answer-{check}", "metadata": {"tags": [ANSWER_TAG]},
+            "outputs": [], "source": "\n".join(lines)}
+
+
 def solution_count(path: str | Path) -> tuple[int, int]:
     """(exercises, exercises with a solution) of a notebook: an exercise is a markdown cell that
     starts with ``**Exercise``; it has a solution if solution cells follow it."""
@@ -250,6 +272,6 @@ def solution_count(path: str | Path) -> tuple[int, int]:
     return len(exercises), solved
 
 
-__all__ = ["SOLUTION_TAG", "NUMBERS_VARY_TAG", "FOLDED", "HANDOUT_NOTE", "Table", "quote", "same_but_numbers",
-           "is_solution", "printed_figures", "check_quotes", "unmarked_numbers", "repository_url", "strip_solutions",
+__all__ = ["SOLUTION_TAG", "ANSWER_TAG", "NUMBERS_VARY_TAG", "FOLDED", "HANDOUT_NOTE", "Table", "quote", "same_but_numbers",
+           "is_solution", "check_of", "answer_cell", "printed_figures", "check_quotes", "unmarked_numbers", "repository_url", "strip_solutions",
            "solution_count"]

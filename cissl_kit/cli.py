@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, classroom, distributed, outputs
+from . import __version__, classroom, distributed, grading, outputs
 from ._checks import check_names, did_you_mean
 from .benchmark import BENCHMARK_DATASET, BENCHMARK_METHODS, BENCHMARK_STEPS, run_grid, write_figures
 from .checkpoint import peek_checkpoint
@@ -152,10 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--seed", type=int, default=0)
 
     books = sub.add_parser("notebooks", parents=[common],
-                           help="classroom tools: hand-out copies without solutions; check the prose's figures")
+                           help="classroom tools: hand-out copies without solutions and their autograder; check the prose's "
+                           "figures")
     action = books.add_mutually_exclusive_group(required=True)
     action.add_argument("--strip-solutions", metavar="OUT_DIR",
-                        help="write copies of the notebooks without their solution cells, outputs cleared, into OUT_DIR")
+                        help="write copies of the notebooks without their solution cells, outputs cleared, into OUT_DIR, "
+                        "and otter-grader's autograder of each notebook's exercises into OUT_DIR/autograder")
     action.add_argument("--check-quotes", action="store_true",
                         help="compare every figure the notebooks' markdown quotes with their stored outputs (exit 1 on a mismatch)")
     books.add_argument("--source", default="notebooks",
@@ -668,6 +670,14 @@ def run_notebooks(args: argparse.Namespace) -> int:
     for path, target in zip(paths, written):
         exercises, _ = classroom.solution_count(path)
         print(f"{target}: {exercises} exercises, solutions removed, outputs cleared")
+    graded = [path for path in paths if grading.checks_of(path)]
+    for path in graded:
+        archive = grading.write_autograder(path, Path(args.strip_solutions) / "autograder",
+                                           requirement=f"cissl_kit @ git+{classroom.repository_url()}")
+        print(f"{archive}: otter's autograder for {len(grading.checks_of(path))} exercises")
+    if graded:
+        print(f"grade a submission: otter run -a {Path(args.strip_solutions) / 'autograder'}/<notebook>.zip "
+              "SUBMISSION.ipynb")
     return 0
 
 

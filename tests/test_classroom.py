@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from cissl_kit.classroom import (
+    ANSWER_TAG,
     FOLDED,
     HANDOUT_NOTE,
     NUMBERS_VARY_TAG,
+    check_of,
     check_quotes,
     is_solution,
     printed_figures,
@@ -22,9 +24,10 @@ from cissl_kit.classroom import (
     solution_count,
     strip_solutions,
 )
+from cissl_kit.grading import answer_names
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 
 
 def _notebook(*cells):
@@ -208,11 +211,13 @@ def test_every_exercise_has_a_folded_executed_solution(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_the_solutions_come_last_so_the_stripped_copy_is_a_prefix_of_the_run(path):
-    """Every cell that stays in the hand-out and runs code comes before the first solution: the stripped
-    copy runs exactly the cells nbval runs first in the full notebook, in the same order."""
+    """Every cell that stays in the hand-out and runs code comes before the first solution (but for the exercises'
+    checks): the stripped copy runs exactly the cells nbval runs first in the full notebook, in the same order."""
     cells = json.loads(path.read_text())["cells"]
     first = next(i for i, c in enumerate(cells) if is_solution(c))
-    assert not [i for i, c in enumerate(cells[first:], first) if c["cell_type"] == "code" and not is_solution(c)]
+    # but for the exercises' checks, which fail in a hand-out until its answers are filled in (tests/test_grading.py)
+    assert not [i for i, c in enumerate(cells[first:], first)
+                if c["cell_type"] == "code" and not is_solution(c) and not check_of(c)]
 
 
 def test_strip_solutions_removes_solutions_and_outputs_and_keeps_the_rest(tmp_path):
@@ -222,6 +227,16 @@ def test_strip_solutions_removes_solutions_and_outputs_and_keeps_the_rest(tmp_pa
         before, after = json.loads(original.read_text()), json.loads(copy.read_text())
         kept = [c for c in before["cells"] if not is_solution(c)]
         text = ["".join(c["source"]) for c in kept]
+        # where a solution was, a cell with the answers its check reads, each set to ...
+        answers = [c for c in after["cells"] if ANSWER_TAG in c["metadata"].get("tags", [])]
+        checks = [check_of(c) for c in kept if check_of(c)]
+        assert [c["id"] for c in answers] == [f"answer-{name}" for name in checks]
+        for cell, name in zip(answers, checks):
+            assert all(f"{answer} = ..." in "".join(cell["source"]) for answer in answer_names(name))
+            following = after["cells"][after["cells"].index(cell) + 1]
+            in_full = next(i for i, c in enumerate(before["cells"]) if check_of(c) == name)
+            assert check_of(following) == name and is_solution(before["cells"][in_full - 1])
+        after["cells"] = [c for c in after["cells"] if c not in answers]
         assert ["".join(c["source"]) for c in after["cells"]] == [
             re.sub(r"<!--solutions-note-->.*?<!--/solutions-note-->", HANDOUT_NOTE, t, flags=re.S) for t in text]
         assert not any("<!--solutions-note-->" in "".join(c["source"]) for c in after["cells"])
@@ -314,7 +329,8 @@ def handouts_run(tmp_path_factory):
     combined = nbformat.v4.new_notebook(metadata=nbformat.read(copies[0], as_version=4).metadata)
     spans = {}
     for path, copy in zip(NOTEBOOKS, copies):
-        code = [c for c in nbformat.read(copy, as_version=4).cells if c.cell_type == "code"]
+        code = [c for c in nbformat.read(copy, as_version=4).cells
+                if c.cell_type == "code" and ANSWER_TAG not in c.metadata.get("tags", [])]
         stored = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" and not is_solution(c)]
         first_training = next(i for i, c in enumerate(stored) if _trains(c))
         combined.cells.append(nbformat.v4.new_code_cell("%reset -f"))

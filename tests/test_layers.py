@@ -18,7 +18,8 @@ LAYERS = [
     ("recipes", ["recipes"]),
     ("registry", ["registry"]),
     ("plots and widgets", ["viz"]),
-    ("grids and notebook tools", ["benchmark", "course", "classroom"]),
+    ("grids and notebook tools", ["benchmark", "course", "grading", "classroom"]),
+    ("exercise checks", ["exercise_checks"]),  # otter's test files, read by path (cissl_kit.grading)
     ("command line", ["cli", "_quick_usage", "_grid_worker", "_entry", "__main__"]),
 ]
 RANK = {part: rank for rank, (_, parts) in enumerate(LAYERS) for part in parts}
