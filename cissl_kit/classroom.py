@@ -17,6 +17,10 @@ the README) in the cell's metadata, ``{"cissl_kit": {"given": ["0.95", "+8.5", .
 ``<!--solutions-note-->`` and ``<!--/solutions-note-->``; a hand-out copy says instead that it holds
 no solutions and where the numbers its prose quotes come from.
 
+**Checks.** After each exercise's solution a cell runs its otter-grader check, ``grader.check("02_ex1")``
+(:mod:`cissl_kit.grading`); in a hand-out, :func:`answer_cell` takes the solution's place: each answer the check
+reads, set to ``...``.
+
 **Tables.** :class:`Table` shows a results table rendered in JupyterLab and on GitHub (Markdown), and
 the same text as its plain-text form, which is what ``pytest --nbval`` compares.
 
@@ -37,10 +41,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ._checks import check_int
+from .grading import answer_names, check_of
 
 SOLUTION_TAG = "solution"
 ANSWER_TAG = "answer"  # a hand-out's cell for an exercise's answers (strip_solutions writes it)
-_CHECK = re.compile(r"^grader\.check\((?P<quote>[\"'])(?P<name>\w+)(?P=quote)\)\s*$")
 NUMBERS_VARY_TAG = "numbers-vary-by-cpu"
 FOLDED = {"source_hidden": True, "outputs_hidden": True}
 QUOTE_PREFIX = "  · "
@@ -246,16 +250,8 @@ def strip_solutions(paths: Iterable[str | Path], out_dir: str | Path, overwrite:
     return targets
 
 
-def check_of(cell: dict) -> str | None:
-    """The exercise a check cell runs (``grader.check("02_ex1")`` gives ``"02_ex1"``), or None."""
-    match = _CHECK.match(_text(cell)) if cell["cell_type"] == "code" else None
-    return match["name"] if match else None
-
-
 def answer_cell(check: str) -> dict:
     """The hand-out's cell for exercise ``check``'s answers: each name its check reads, set to ``...``."""
-    from .grading import answer_names
-
     number = check.rpartition("_ex")[2]
     lines = [f"# Your answers to exercise {number}: replace each ... (the exercise's last line says what it holds)"]
     lines += [f"{name} = ..." for name in answer_names(check)]
@@ -272,6 +268,6 @@ def solution_count(path: str | Path) -> tuple[int, int]:
     return len(exercises), solved
 
 
-__all__ = ["SOLUTION_TAG", "ANSWER_TAG", "NUMBERS_VARY_TAG", "FOLDED", "HANDOUT_NOTE", "Table", "quote", "same_but_numbers",
-           "is_solution", "check_of", "answer_cell", "printed_figures", "check_quotes", "unmarked_numbers", "repository_url", "strip_solutions",
-           "solution_count"]
+__all__ = ["SOLUTION_TAG", "ANSWER_TAG", "NUMBERS_VARY_TAG", "FOLDED", "HANDOUT_NOTE", "Table", "quote",
+           "same_but_numbers", "is_solution", "answer_cell", "printed_figures", "check_quotes", "unmarked_numbers",
+           "repository_url", "strip_solutions", "solution_count"]

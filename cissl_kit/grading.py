@@ -32,6 +32,7 @@ from .stats import paired_differences
 
 CHECKS_DIR = Path(__file__).resolve().parent / "exercise_checks"
 ANSWER_NAME = re.compile(r"^ex\d+_\w+$")
+_CHECK_CELL = re.compile(r"^grader\.check\((?P<quote>[\"'])(?P<name>\w+)(?P=quote)\)\s*$")
 VERDICTS = ("gain", "loss", "not distinguishable")
 _SYNONYMS = {"within noise": "not distinguishable"}
 
@@ -57,11 +58,15 @@ def answer_names(name: str) -> list[str]:
     return names
 
 
+def check_of(cell: dict) -> str | None:
+    """The exercise a notebook cell checks (``grader.check("02_ex1")`` gives ``"02_ex1"``), or None."""
+    match = _CHECK_CELL.match("".join(cell["source"])) if cell["cell_type"] == "code" else None
+    return match["name"] if match else None
+
+
 def checks_of(notebook: str | Path) -> list[str]:
-    """The checks that notebook ``notebook`` runs, in order (its cells ``grader.check("02_ex1")``)."""
-    found = re.findall(r"^grader\.check\([\"'](\w+)[\"']\)", "\n".join(
-        "".join(c["source"]) for c in json.loads(Path(notebook).read_text())["cells"] if c["cell_type"] == "code"), re.M)
-    return found
+    """The checks that notebook ``notebook`` runs, in order."""
+    return [name for cell in json.loads(Path(notebook).read_text())["cells"] if (name := check_of(cell))]
 
 
 def write_autograder(notebook: str | Path, out_dir: str | Path, requirement: str = "cissl_kit") -> Path:
@@ -179,6 +184,6 @@ def shipped_difference(rows: Sequence[dict], method: str, baseline: str, metric:
     return found[0]
 
 
-__all__ = ["CHECKS_DIR", "VERDICTS", "check_names", "check_path", "answer_names", "checks_of", "write_autograder", "answered",
-           "expect_number", "expect_keys", "expect_difference", "verdict_of", "expect_verdict", "expect_run",
-           "shipped_difference"]
+__all__ = ["CHECKS_DIR", "VERDICTS", "check_names", "check_path", "answer_names", "check_of", "checks_of",
+           "write_autograder", "answered", "expect_number", "expect_keys", "expect_difference", "verdict_of",
+           "expect_verdict", "expect_run", "shipped_difference"]

@@ -15,7 +15,6 @@ from cissl_kit.classroom import (
     FOLDED,
     HANDOUT_NOTE,
     NUMBERS_VARY_TAG,
-    check_of,
     check_quotes,
     is_solution,
     printed_figures,
@@ -24,7 +23,7 @@ from cissl_kit.classroom import (
     solution_count,
     strip_solutions,
 )
-from cissl_kit.grading import answer_names
+from cissl_kit.grading import answer_names, check_of
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from cissl_kit.classroom import ANSWER_TAG, check_of, is_solution, strip_solutions
+from cissl_kit.classroom import ANSWER_TAG, is_solution, strip_solutions
 from cissl_kit.engine import TrainResult
 from cissl_kit.grading import (
     CHECKS_DIR,
     answer_names,
     answered,
     check_names,
+    check_of,
     check_path,
     checks_of,
     expect_difference,

@@ -21,8 +21,8 @@ def the_supervised_run(results, BENCHMARK_STEPS):
 @test_case(points=1)
 def few_shot_separation(ex3_silhouette, results, data):
     answered(ex3_silhouette=ex3_silhouette)
-    from sklearn.metrics import silhouette_samples
     import torch
+    from sklearn.metrics import silhouette_samples
 
     from cissl_kit.analysis import embed_test_images
 
