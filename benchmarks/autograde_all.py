@@ -11,29 +11,14 @@ Not part of CI: otter executes each notebook whole (training included), about tw
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from cissl_kit.classroom import strip_solutions
-from cissl_kit.grading import checks_of, write_autograder
+from cissl_kit.grading import checks_of, grade_submission, write_autograder
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def grade(archive: Path, submission: Path, out: Path) -> tuple[dict, float]:
-    """otter run on one submission: {exercise: (score, max, output)} and the seconds it took."""
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "otter", "run", "-a", str(archive), "-o", str(out), "--no-logo",
-                           str(submission)], capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode:
-        raise RuntimeError(f"otter run failed on {submission}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    tests = json.loads((out / "results.json").read_text())["tests"]
-    return {t["name"]: (t["score"], t["max_score"], t.get("output", "")) for t in tests if "score" in t}, seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,8 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'notebook':<36}{'solutions':>12}{'time':>8}{'hand-out':>12}{'time':>8}  hand-out messages")
     for notebook, handout in zip(notebooks, handouts):
         archive = write_autograder(notebook, args.out / "autograder")
-        solved, solved_s = grade(archive, notebook, args.out / "results" / notebook.stem / "solutions")
-        empty, empty_s = grade(archive, handout, args.out / "results" / notebook.stem / "handout")
+        start = time.perf_counter()
+        solved = grade_submission(archive, notebook, args.out / "results" / notebook.stem / "solutions")
+        middle = time.perf_counter()
+        empty = grade_submission(archive, handout, args.out / "results" / notebook.stem / "handout")
+        solved_s, empty_s = middle - start, time.perf_counter() - middle
         score = lambda rows: (sum(s for s, _, _ in rows.values()), sum(m for _, m, _ in rows.values()))
         (got, top), (left, _) = score(solved), score(empty)
         told = sum("is not set" in output or "should hold" in output for _, _, output in empty.values())

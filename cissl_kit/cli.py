@@ -670,14 +670,15 @@ def run_notebooks(args: argparse.Namespace) -> int:
     for path, target in zip(paths, written):
         exercises, _ = classroom.solution_count(path)
         print(f"{target}: {exercises} exercises, solutions removed, outputs cleared")
-    graded = [path for path in paths if grading.checks_of(path)]
-    for path in graded:
-        archive = grading.write_autograder(path, Path(args.strip_solutions) / "autograder",
-                                           requirement=f"cissl_kit @ git+{classroom.repository_url()}")
-        print(f"{archive}: otter's autograder for {len(grading.checks_of(path))} exercises")
-    if graded:
-        print(f"grade a submission: otter run -a {Path(args.strip_solutions) / 'autograder'}/<notebook>.zip "
-              "SUBMISSION.ipynb")
+    autograders = Path(args.strip_solutions) / "autograder"
+    graded = {path: grading.checks_of(path) for path in paths}
+    for path, checks in graded.items():
+        if checks:
+            archive = grading.write_autograder(path, autograders,
+                                               requirement=f"cissl_kit @ git+{classroom.repository_url()}")
+            print(f"{archive}: otter's autograder for {len(checks)} exercises")
+    if any(graded.values()):
+        print(f"grade a submission: otter run -a {autograders}/<notebook>.zip SUBMISSION.ipynb")
     return 0
 
 

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .analysis import LayerGradientTracker
 from .engine import TrainResult
 from .stats import paired_differences
 
@@ -120,13 +121,18 @@ def expect_keys(name: str, value: Any, keys: Sequence) -> None:
     assert set(value) == set(keys), f"`{name}` should have the keys {list(keys)}; it has {list(value)}"
 
 
+def _is_difference(answer: Any) -> bool:
+    """``answer`` has the shape of a paired difference: three finite numbers."""
+    return (isinstance(answer, (tuple, list)) and len(answer) == 3
+            and all(isinstance(v, (int, float)) and math.isfinite(v) for v in answer))
+
+
 def expect_difference(name: str, answer: Any, expected: Mapping, retrained: bool = False) -> None:
     """``answer`` is a paired difference ``(mean, low, high)`` in points, as :func:`paired_differences` gives it.
 
     Read from the shipped grid (``retrained`` false) it is that grid's to 0.05; from a grid re-trained on this
     machine its mean lies within the shipped grid's interval."""
-    assert (isinstance(answer, (tuple, list)) and len(answer) == 3
-            and all(isinstance(v, (int, float)) and math.isfinite(v) for v in answer)), (
+    assert _is_difference(answer), (
         f"`{name}` should be (mean, low, high): a paired difference in points and its 95% interval, as "
         f"paired_differences gives them; got {answer!r}")
     mean, low, high = answer
@@ -149,8 +155,7 @@ def verdict_of(difference: Sequence[float]) -> str:
 
 def expect_verdict(name: str, verdict: Any, difference: Sequence[float]) -> None:
     """``verdict`` is one of :data:`VERDICTS` and the one that ``difference``'s interval gives."""
-    assert (isinstance(difference, (tuple, list)) and len(difference) == 3
-            and all(isinstance(v, (int, float)) for v in difference)), (
+    assert _is_difference(difference), (
         f"`{name}` is read from a paired difference (mean, low, high); set that first")
     verdict = _SYNONYMS.get(verdict, verdict) if isinstance(verdict, str) else verdict
     assert verdict in VERDICTS, f"`{name}` should be one of {', '.join(map(repr, VERDICTS))}; got {verdict!r}"
@@ -174,6 +179,33 @@ def expect_run(name: str, run: Any, method: str, steps: int | None = None, hpara
         assert run.data.get(key) == value, f"`{name}`'s data has {key}={run.data.get(key)!r}; the exercise asks for {value!r}"
 
 
+def expect_tracker(name: str, tracker: Any, method: str, steps: int, every: int | None = None) -> None:
+    """``tracker`` is a :class:`~cissl_kit.analysis.LayerGradientTracker` around ``method`` (recording ``every``
+    steps, if given) that was trained ``steps`` steps to the end."""
+    assert isinstance(tracker, LayerGradientTracker), (
+        f"`{name}` should be the LayerGradientTracker you trained; got {type(tracker).__name__}")
+    assert tracker.name == method, f"`{name}` tracks {tracker.name!r}; the exercise asks for {method!r}"
+    if every is not None:
+        assert tracker.every == every, f"`{name}` records every {tracker.every} steps; track every {every}"
+    last = max((r["step"] for r in tracker.records), default=-1)
+    assert last >= steps - tracker.every, f"`{name}`'s last record is at step {last}: train it for {steps} steps"
+
+
+def grade_submission(archive: str | Path, submission: str | Path, out_dir: str | Path) -> dict[str, tuple]:
+    """Run otter's autograder (``otter run``) on one submitted notebook; results in ``out_dir/results.json``.
+    Returns ``{exercise: (score, max_score, output)}``; ``RuntimeError`` if otter itself fails."""
+    import subprocess
+    import sys
+
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([sys.executable, "-m", "otter", "run", "-a", str(archive), "-o", str(out_dir), "--no-logo",
+                           str(submission)], capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"otter run failed on {submission}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    tests = json.loads((Path(out_dir) / "results.json").read_text())["tests"]
+    return {t["name"]: (t["score"], t["max_score"], t.get("output", "")) for t in tests if "score" in t}
+
+
 def shipped_difference(rows: Sequence[dict], method: str, baseline: str, metric: str = "accuracy",
                        profile: str | None = None) -> dict:
     """The paired difference ``method − baseline`` in ``rows`` (one profile: ``profile`` or the only one)."""
@@ -185,5 +217,5 @@ def shipped_difference(rows: Sequence[dict], method: str, baseline: str, metric:
 
 
 __all__ = ["CHECKS_DIR", "VERDICTS", "check_names", "check_path", "answer_names", "check_of", "checks_of",
-           "write_autograder", "answered", "expect_number", "expect_keys", "expect_difference", "verdict_of",
-           "expect_verdict", "expect_run", "shipped_difference"]
+           "write_autograder", "grade_submission", "answered", "expect_number", "expect_keys", "expect_difference", "verdict_of",
+           "expect_verdict", "expect_run", "expect_tracker", "shipped_difference"]

@@ -25,7 +25,9 @@ from cissl_kit.grading import (
     expect_keys,
     expect_number,
     expect_run,
+    expect_tracker,
     expect_verdict,
+    grade_submission,
     shipped_difference,
     verdict_of,
     write_autograder,
@@ -137,15 +139,9 @@ def test_the_autograder_grades_a_submission_full_marks_for_the_solutions_none_fo
                         and ("RETRAIN = False" in _text(c) or ANSWER_TAG in c["metadata"].get("tags", []) or check_of(c))]
     unanswered = tmp_path / "unanswered.ipynb"
     unanswered.write_text(json.dumps(reduced))
-    scores = {}
-    for label, submission in (("solutions", notebook), ("hand-out", unanswered)):
-        out = tmp_path / label
-        out.mkdir()
-        done = subprocess.run([sys.executable, "-m", "otter", "run", "-a", str(archive), "-o", str(out), "--no-logo",
-                               str(submission)], capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        results = json.loads((out / "results.json").read_text())
-        scores[label] = {t["name"]: (t["score"], t["max_score"], t["output"]) for t in results["tests"] if "score" in t}
+    scores = {label: grade_submission(archive, submission, tmp_path / label)
+              for label, submission in (("solutions", notebook), ("hand-out", unanswered))}
+    assert json.loads((tmp_path / "solutions" / "results.json").read_text())["tests"]  # otter's own report
     assert sorted(scores["solutions"]) == checks_of(notebook) == sorted(scores["hand-out"])
     assert all(score == top > 0 for score, top, _ in scores["solutions"].values())
     assert all(score == 0 and "is not set" in output for score, top, output in scores["hand-out"].values())
@@ -264,3 +260,20 @@ def test_a_notebook_without_checks_has_no_autograder(tmp_path):
                                  "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     with pytest.raises(ValueError, match="has no check cells"):
         write_autograder(empty, tmp_path / "out")
+
+
+def test_a_tracker_must_wrap_the_asked_method_and_reach_the_end():
+    from cissl_kit.algorithms import FixMatch
+    from cissl_kit.analysis import LayerGradientTracker
+
+    tracker = LayerGradientTracker(FixMatch(), every=50)
+    tracker.records = [{"step": s, "layer": "head"} for s in range(0, 1000, 50)]  # the last at 950
+    expect_tracker("t", tracker, "fixmatch", 1000, every=50)
+    with pytest.raises(AssertionError, match="tracks 'fixmatch'; the exercise asks for 'layermatch'"):
+        expect_tracker("t", tracker, "layermatch", 1000)
+    with pytest.raises(AssertionError, match="records every 50 steps; track every 25"):
+        expect_tracker("t", tracker, "fixmatch", 1000, every=25)
+    with pytest.raises(AssertionError, match="last record is at step 950: train it for 2000 steps"):
+        expect_tracker("t", tracker, "fixmatch", 2000)
+    with pytest.raises(AssertionError, match="should be the LayerGradientTracker you trained; got FixMatch"):
+        expect_tracker("t", FixMatch(), "fixmatch", 1000)

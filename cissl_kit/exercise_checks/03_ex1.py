@@ -1,8 +1,7 @@
 """Notebook 03, exercise 1: the layer-gradient analysis while LayerMatch trains, against the student's trackers."""
 from otter.test_files import test_case
 
-from cissl_kit.analysis import LayerGradientTracker
-from cissl_kit.grading import answered, expect_keys, expect_number
+from cissl_kit.grading import answered, expect_keys, expect_number, expect_tracker
 
 OK_FORMAT = False
 name = "03_ex1"
@@ -17,13 +16,7 @@ def _head_cosine(watched):  # the head's mean cos(∇L_u, oracle) over the last 
 @test_case(points=1)
 def a_tracker_around_layermatch(ex1_tracker, config):
     answered(ex1_tracker=ex1_tracker)
-    assert isinstance(ex1_tracker, LayerGradientTracker), (
-        f"`ex1_tracker` should be the LayerGradientTracker you trained; got {type(ex1_tracker).__name__}")
-    assert ex1_tracker.name == "layermatch", f"`ex1_tracker` tracks {ex1_tracker.name!r}; the exercise asks for LayerMatch()"
-    assert ex1_tracker.every == 50, "track every 50 steps, as section 2 does"
-    last = max((r["step"] for r in ex1_tracker.records), default=-1)
-    assert last >= config.steps - ex1_tracker.every, (
-        f"`ex1_tracker`'s last record is at step {last}: train it with section 2's config to the end")
+    expect_tracker("ex1_tracker", ex1_tracker, "layermatch", config.steps, every=50)
 
 
 @test_case(points=1)

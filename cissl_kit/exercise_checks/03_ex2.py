@@ -3,8 +3,7 @@ import math
 
 from otter.test_files import test_case
 
-from cissl_kit.analysis import LayerGradientTracker
-from cissl_kit.grading import answered, expect_keys, expect_number
+from cissl_kit.grading import answered, expect_keys, expect_number, expect_tracker
 
 OK_FORMAT = False
 name = "03_ex2"
@@ -18,12 +17,7 @@ def _lowest(watched):  # steps where no pseudo-label passed have no cosine (NaN)
 @test_case(points=1)
 def a_fixmatch_tracker(ex2_tracker, config):
     answered(ex2_tracker=ex2_tracker)
-    assert isinstance(ex2_tracker, LayerGradientTracker), (
-        f"`ex2_tracker` should be the LayerGradientTracker you trained; got {type(ex2_tracker).__name__}")
-    assert ex2_tracker.name == "fixmatch", f"`ex2_tracker` tracks {ex2_tracker.name!r}; redo section 2 with FixMatch()"
-    last = max((r["step"] for r in ex2_tracker.records), default=-1)
-    assert last >= config.steps - ex2_tracker.every, (
-        f"`ex2_tracker`'s last record is at step {last}: train it with section 2's config to the end")
+    expect_tracker("ex2_tracker", ex2_tracker, "fixmatch", config.steps)
 
 
 @test_case(points=1)
