@@ -1,5 +1,5 @@
 """The tables and figures of ``docs/results.md`` (and the README's headline table), written from the shipped
-ten-seed mnist-LT files:
+ten-seed mnist-LT files (the reference, comparison and prior-estimation files):
 
     python benchmarks/results_page.py           # rewrite the generated blocks and the two figures
     python benchmarks/results_page.py --check   # exit 1 if a block differs from the shipped files
@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-from cissl_kit.benchmark import comparison_results, reference_results, write_figures
+from cissl_kit.benchmark import comparison_results, prior_results, reference_results, write_figures
 from cissl_kit.stats import differences_table, holm, interval_summary, paired_differences, summarize, summary_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,10 +57,13 @@ def headline_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def blocks(main: list[dict] | None = None, comparison: list[dict] | None = None) -> dict[str, str]:
+def blocks(main: list[dict] | None = None, comparison: list[dict] | None = None,
+           prior: list[dict] | None = None) -> dict[str, str]:
     """Every generated block of the pages, by name: markdown computed from the shipped rows (or the rows given)."""
     main = reference_results() if main is None else main
     comparison = comparison_results() if comparison is None else comparison
+    prior = prior_results() if prior is None else prior
+    baselines = ("fixmatch_la", "fixmatch_bh")
     every = comparison + [r for r in main if r["label"] == "fixmatch_bh"]
     others = [r for r in comparison if r["label"] not in ("semi", "layermatch", "alternate")]
     return {
@@ -71,6 +74,9 @@ def blocks(main: list[dict] | None = None, comparison: list[dict] | None = None)
         "comparison-summary": summary_table(others, metrics=("accuracy", "few")),
         "comparison-differences": differences_table(others),
         "comparison-differences-few": differences_table(others, metric="few"),
+        "prior-summary": summary_table(prior, metrics=("accuracy", "few")),
+        "prior-differences": differences_table(prior, baselines=baselines),
+        "prior-differences-few": differences_table(prior, baselines=baselines, metric="few"),
     }
 
 
@@ -93,18 +99,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 if a block is stale")
     args = parser.parse_args()
-    main_rows, comparison = reference_results(), comparison_results()
-    generated = blocks(main_rows, comparison)
+    main_rows, comparison, prior = reference_results(), comparison_results(), prior_results()
+    generated = blocks(main_rows, comparison, prior)
     stale = [f"{page.name}: {name}" for page in PAGES for name in stale_blocks(page.read_text(), generated)]
     if args.check:
         print("stale blocks: " + ", ".join(stale) if stale else "every block matches the shipped files")
         return 1 if stale else 0
     for page in PAGES:
         page.write_text(render(page.read_text(), generated))
-    for name, rows in (("mnist_lt", main_rows), ("mnist_lt_comparison", comparison)):
+    for name, rows, baselines in (("mnist_lt", main_rows, ("fixmatch", "fixmatch_la")),
+                                  ("mnist_lt_comparison", comparison, ("fixmatch", "fixmatch_la")),
+                                  ("mnist_lt_prior", prior, ("fixmatch_la", "fixmatch_bh"))):
         folder = FIGURES / name
         folder.mkdir(parents=True, exist_ok=True)
-        write_figures(rows, folder)
+        write_figures(rows, folder, baselines)
     print(f"{len(generated)} blocks ({', '.join(stale) or 'none'} changed); figures in {FIGURES}")
     return 0
 

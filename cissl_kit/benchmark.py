@@ -543,7 +543,7 @@ def comparison_results() -> list[dict]:
 
 def prior_results() -> list[dict]:
     """:data:`PRIOR_METHODS` on mnist-LT in the five :data:`PRIOR_PROFILES`, with the seeds of the prior file
-    (0, 1, 2): SimPro, CPE, CDMAD everywhere and the others in the middle and head-tail profiles (made like the
+    (0-9): SimPro, CPE, CDMAD everywhere and the others in the middle and head-tail profiles (made like the
     reference file), plus the reference and comparison files' rows of those seeds."""
     prior = shipped(PRIOR_RESULTS.name)
     seeds = {r["seed"] for r in prior}

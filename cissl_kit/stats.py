@@ -261,3 +261,92 @@ def with_early_means(rows: Sequence[dict], fraction: float = 0.1, keys: Sequence
             extra[f"early_{key}"] = statistics.mean(values) if values else float("nan")
         out.append({**row, **extra})
     return out
+
+
+# what a run records as its belief about the unlabeled class distribution, per evaluation: ACR and SimPro
+# their explicit estimate, every other method the class shares of the pseudo-labels it used
+DISTRIBUTION_KEYS = ("estimate", "pl_distribution")
+
+
+def distribution_key(rows: Sequence[dict], label: str) -> str:
+    """``"estimate"`` where the runs of ``label`` record an estimate of the unlabeled class distribution (ACR,
+    SimPro), else ``"pl_distribution"``: the class shares of the pseudo-labels that passed its mask."""
+    runs = _finished_curves(rows, label, None)
+    return "estimate" if any("estimate" in point for curve in runs for point in curve) else "pl_distribution"
+
+
+def total_variation(p: Sequence[float], q: Sequence[float]) -> float:
+    """Half the L1 distance between two class distributions, each normalised first (counts are fine): the share
+    of the probability mass that sits in the wrong class, from 0 (equal) to 1. NaN when either is all zero."""
+    if len(p) != len(q):
+        raise ValueError(f"p and q must have as many classes, got {len(p)} and {len(q)}")
+    total_p, total_q = sum(p), sum(q)
+    if not total_p > 0 or not total_q > 0:
+        return float("nan")
+    return 0.5 * sum(abs(a / total_p - b / total_q) for a, b in zip(p, q))
+
+
+def _distribution(point: dict, key: str) -> list[float] | None:
+    values = point.get(key)
+    if values is None or any(math.isnan(v) for v in values) or not sum(values) > 0:
+        return None  # not recorded, or no pseudo-label passed in that interval
+    return [v / sum(values) for v in values]
+
+
+def mean_distribution_curve(rows: Sequence[dict], label: str, profile: str) -> tuple[list[int], list[list[float]]]:
+    """The runs of ``label`` in ``profile``: the steps and, per evaluation, the mean over seeds of the recorded
+    distribution (:func:`distribution_key`), each normalised; an evaluation where no seed has one is all NaN."""
+    key = distribution_key(rows, label)
+    runs = _finished_curves(rows, label, profile)
+    steps = [point["step"] for point in runs[0]]
+    means = []
+    for i in range(len(steps)):
+        found = [d for curve in runs if i < len(curve) and (d := _distribution(curve[i], key)) is not None]
+        means.append([statistics.mean(c) for c in zip(*found)] if found else [float("nan")] * len(runs[0][i][key]))
+    return steps, means
+
+
+def distance_curve(rows: Sequence[dict], label: str, profile: str, truth: Sequence[float]
+                   ) -> tuple[list[int], list[float]]:
+    """The mean over seeds of :func:`total_variation` between what ``label``'s runs in ``profile`` record
+    (:func:`distribution_key`) and ``truth`` (the unlabeled class counts or shares), per evaluation."""
+    key = distribution_key(rows, label)
+    runs = _finished_curves(rows, label, profile)
+    steps = [point["step"] for point in runs[0]]
+    means = []
+    for i in range(len(steps)):
+        values = [total_variation(d, truth) for curve in runs if i < len(curve)
+                  and (d := _distribution(curve[i], key)) is not None]
+        means.append(statistics.mean(values) if values else float("nan"))
+    return steps, means
+
+
+def with_estimate_distance(rows: Sequence[dict], truths: dict[str, Sequence[float]]) -> list[dict]:
+    """Copies of ``rows`` with ``estimate_distance``: the :func:`total_variation` between the distribution the run
+    recorded at its last evaluation (:func:`distribution_key`) and ``truths[profile]``, the unlabeled class counts
+    of its profile. A metric like any other (×100 in tables: the percent of the mass in the wrong class)."""
+    missing = sorted({r["profile"] for r in rows} - set(truths))
+    if missing:
+        raise ValueError(f"truths must give the unlabeled class counts of every profile; missing {missing}")
+    keys = {label: distribution_key(rows, label) for label in dict.fromkeys(r["label"] for r in rows)}
+    out = []
+    for row in rows:
+        last = _distribution(row["curve"][-1], keys[row["label"]]) if row["curve"] else None
+        distance = total_variation(last, truths[row["profile"]]) if last is not None else float("nan")
+        out.append({**row, "estimate_distance": distance})
+    return out
+
+
+def time_ratios(rows: Sequence[dict], baseline: str = "fixmatch") -> dict[str, tuple[float, float, float]]:
+    """Each method's run time (``seconds``) over ``baseline``'s in the same profile and seed: ``{method: (median,
+    lowest, highest)}`` of those per-run ratios. Compare only runs trained alike (one grid, one machine)."""
+    seconds = {(r["profile"], r["seed"], r["label"]): r["seconds"] for r in rows
+               if not r.get("interrupted") and r.get("seconds", 0) > 0}
+    ratios: dict[str, list[float]] = {}
+    for (profile, seed, label), value in seconds.items():
+        base = seconds.get((profile, seed, baseline))
+        if label != baseline and base:
+            ratios.setdefault(label, []).append(value / base)
+    if not ratios:
+        raise ValueError(f"baseline {baseline!r} shares no profile and seed with another method in these rows")
+    return {label: (statistics.median(v), min(v), max(v)) for label, v in ratios.items()}

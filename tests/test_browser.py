@@ -53,6 +53,7 @@ MAIN_WIDGET = {
     "04_alternate_sampling": ("alternate_stepper(", "button", "Run the next stage"),
     "05_benchmark_comparison": ("benchmark_explorer(", "toggle", "consistent"),
     "06_comparison_methods": ("benchmark_explorer(", "toggle", "consistent"),
+    "07_estimating_the_unlabeled_distribution": ("prior_explorer(", "toggle", "reversed"),
 }
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -203,3 +203,92 @@ def test_stage_means_average_one_stage_per_loop_over_the_seeds_and_skip_nan():
         stage_means(rows, "AS", "assign", "changed")
     with pytest.raises(ValueError, match="label 'R \\+ R' has no finished run"):
         stage_means(rows, "R + R", "assign labels", "changed")
+
+
+def _belief_rows():
+    """Two seeds of a method with an explicit estimate and of one without, in one profile; 3 classes."""
+    def run(label, seed, beliefs, key, seconds):
+        curve = [{"step": 100 * (i + 1), key: b} for i, b in enumerate(beliefs)]
+        if key == "estimate":  # such a run also records its pseudo-label shares, which are not its estimate
+            curve = [{**point, "pl_distribution": [1.0, 0.0, 0.0]} for point in curve]
+        return {"label": label, "profile": "middle", "seed": seed, "curve": curve, "seconds": seconds,
+                "groups": {"many": [0], "medium": [1], "few": [2]}}
+
+    nan = float("nan")
+    return [run("simpro", 0, [[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]], "estimate", 15.0),
+            run("simpro", 1, [[0.4, 0.3, 0.3], [0.0, 2.0, 2.0]], "estimate", 18.0),
+            run("fixmatch", 0, [[nan] * 3, [2.0, 1.0, 1.0]], "pl_distribution", 10.0),
+            run("fixmatch", 1, [[0.0, 0.0, 0.0], [1.0, 1.0, 2.0]], "pl_distribution", 12.0)]
+
+
+def test_total_variation_is_the_share_of_mass_in_the_wrong_class_of_two_normalised_distributions():
+    from cissl_kit.stats import total_variation
+
+    assert total_variation([1, 0, 0], [0, 1, 0]) == pytest.approx(1.0)
+    assert total_variation([2, 2], [10, 10]) == pytest.approx(0.0)  # counts are normalised first
+    assert total_variation([0.5, 0.5, 0.0], [0.25, 0.25, 0.5]) == pytest.approx(0.5)
+    assert math.isnan(total_variation([0, 0], [1, 1]))  # nothing passed: no distribution to compare
+    with pytest.raises(ValueError, match="p and q must have as many classes, got 2 and 3"):
+        total_variation([1, 1], [1, 1, 1])
+
+
+def test_a_runs_belief_is_its_estimate_where_it_records_one_else_its_pseudo_label_shares_averaged_over_seeds():
+    from cissl_kit.stats import distance_curve, distribution_key, mean_distribution_curve
+
+    rows = _belief_rows()
+    assert distribution_key(rows, "simpro") == "estimate" and distribution_key(rows, "fixmatch") == "pl_distribution"
+    steps, means = mean_distribution_curve(rows, "simpro", "middle")
+    assert steps == [100, 200]
+    assert means[0] == pytest.approx([0.3, 0.3, 0.4]) and means[1] == pytest.approx([0.0, 0.75, 0.25])
+    steps, means = mean_distribution_curve(rows, "fixmatch", "middle")
+    assert all(math.isnan(v) for v in means[0])  # no seed passed a pseudo-label in the first interval
+    assert means[1] == pytest.approx([0.375, 0.25, 0.375])
+    _, distances = distance_curve(rows, "simpro", "middle", [1, 1, 2])
+    # seed 0 at step 200: (0, 1, 0) against (.25, .25, .5) is 0.75 misplaced; seed 1: (0, .5, .5) is 0.25
+    assert distances[1] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="label 'acr' has no finished run"):
+        distance_curve(rows, "acr", "middle", [1, 1, 2])
+
+
+def test_the_final_distance_is_a_metric_and_every_profile_needs_its_truth():
+    from cissl_kit.stats import summarize, with_estimate_distance
+
+    rows = _belief_rows()
+    measured = with_estimate_distance(rows, {"middle": [1, 1, 2]})
+    assert [r["estimate_distance"] for r in measured] == pytest.approx([0.75, 0.25, 0.25, 0.0])
+    assert "estimate_distance" not in rows[0]  # copies
+    summary = {s["method"]: s["estimate_distance"] for s in summarize(measured, metrics=("estimate_distance",))}
+    assert summary == pytest.approx({"simpro": 50.0, "fixmatch": 12.5})
+    with pytest.raises(ValueError, match=r"truths must give the unlabeled class counts of every profile; missing "
+                                         r"\['middle'\]"):
+        with_estimate_distance(rows, {"reversed": [1, 1, 1]})
+
+
+def test_time_ratios_pair_each_run_with_the_baselines_on_the_same_split_and_seed():
+    from cissl_kit.stats import time_ratios
+
+    rows = _belief_rows()
+    assert time_ratios(rows, "fixmatch") == {"simpro": pytest.approx((1.5, 1.5, 1.5))}
+    rows[1]["seconds"] = 24.0
+    assert time_ratios(rows, "fixmatch")["simpro"] == pytest.approx((1.75, 1.5, 2.0))
+    with pytest.raises(ValueError, match="baseline 'acr' shares no profile and seed"):
+        time_ratios(rows, "acr")
+
+
+def test_the_prior_explorer_draws_the_truth_behind_each_belief_and_marks_the_step():
+    from cissl_kit.viz.widgets import prior_explorer
+
+    rows = _belief_rows()
+    panel, draw = prior_explorer(rows, {"middle": [1, 1, 2]})
+    draw("middle", 100)
+    left, right = plt.gcf().axes
+    truth = next(c for c in left.containers if c.get_label() == "true unlabeled shares")
+    assert [round(bar.get_height(), 3) for bar in truth] == [0.25, 0.25, 0.5]  # the truth, as shares
+    simpro = next(line for line in left.lines if line.get_label() == "simpro")
+    assert list(simpro.get_ydata()) == pytest.approx([0.3, 0.3, 0.4])
+    assert [line.get_xdata()[0] for line in right.lines if line.get_linestyle() == ":"] == [100]
+    fixmatch = next(line for line in right.lines if line.get_label() == "fixmatch")
+    assert math.isnan(fixmatch.get_ydata()[0]) and fixmatch.get_ydata()[1] == pytest.approx(12.5)
+    plt.close("all")
+    with pytest.raises(ValueError, match=r"missing \['middle'\]"):
+        prior_explorer(rows, {"uniform": [1, 1, 1]})

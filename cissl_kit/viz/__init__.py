@@ -15,7 +15,9 @@ from .plots import (
     plot_class_examples,
     plot_confusion,
     plot_differences,
+    plot_distance_curves,
     plot_embedding,
+    plot_estimates,
     plot_history,
     plot_memory_bank,
     plot_per_class,
@@ -26,5 +28,5 @@ from .plots import (
 )
 
 __all__ = ["METHOD_COLOURS", "WIDTH", "figure_colours", "method_colour", "plot_alternate_progress", "plot_benchmark", "plot_class_counts",
-           "plot_class_examples", "plot_confusion", "plot_differences", "plot_embedding", "plot_history",
+           "plot_class_examples", "plot_confusion", "plot_differences", "plot_distance_curves", "plot_embedding", "plot_estimates", "plot_history",
            "plot_memory_bank", "plot_per_class", "plot_per_class_differences", "plot_profiles", "plot_tilt_demo", "show_images"]

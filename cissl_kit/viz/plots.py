@@ -252,6 +252,37 @@ def plot_history(
     return ax
 
 
+def plot_estimates(estimates: Mapping[str, Sequence[float]], truth: Sequence[float],
+                   groups: Mapping[str, Sequence[int]] | None = None, ax: Axes | None = None,
+                   title: str = "Each method's belief about the unlabeled class distribution") -> Axes:
+    """The true unlabeled class shares (grey bars; ``truth`` may be counts) behind one dot per method and class:
+    what each method believes the unlabeled data holds (``estimates``, shares)."""
+    ax = _axes(ax, (WIDTH, 3.4))
+    shares = np.asarray(truth, dtype=float) / float(np.sum(truth))
+    ax.bar(np.arange(len(shares)), shares, 0.9, color="0.85", zorder=0, label="true unlabeled shares")
+    plot_per_class(dict(estimates), groups, ax=ax, ylim=None, style="dots", ylabel="share", title=title)
+    ax.set_ylim(0, min(1.0, 1.15 * max([float(np.nanmax(shares))] + [float(np.nanmax(v)) for v in estimates.values()
+                                                                        if not np.all(np.isnan(v))])))
+    _legend_below(ax, len(estimates) + 1)
+    return ax
+
+
+def plot_distance_curves(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]], ax: Axes | None = None,
+                         title: str = "Distance from the true unlabeled distribution",
+                         mark_step: int | None = None) -> Axes:
+    """One line per method: the total-variation distance (percent of the mass in the wrong class) between what it
+    believes the unlabeled data holds and the truth, against the training step; ``mark_step`` draws a line there."""
+    ax = _axes(ax)
+    palette = figure_colours(list(curves))
+    for label, (steps, distances) in curves.items():
+        ax.plot(steps, 100 * np.asarray(distances, dtype=float), marker=".", label=label, color=palette[label])
+    if mark_step is not None:
+        ax.axvline(mark_step, color="grey", lw=0.8, ls=":")
+    ax.set(xlabel="training step", ylabel="% of the mass misplaced", title=title, ylim=(0, 100))
+    ax.legend(frameon=False, fontsize=8, loc="best")
+    return ax
+
+
 def plot_benchmark(rows: Sequence[Mapping], metric: str = "accuracy", ax: Axes | None = None,
                    title: str | None = None, legend: str | None = "below") -> Axes:
     """Grouped bars of a benchmark's mean ``metric`` (percent) per setting and method, ± one std over

@@ -259,3 +259,45 @@ def benchmark_explorer(rows, profile: str | None = None, metric: str = "per-clas
     caption = w.HTML("<b>Pick the unlabeled setting and what to show</b>: per-class accuracy of every method, "
                      "or one method's row-normalised confusion matrix (rows: true class).")
     return w.VBox([caption, w.HBox(list(controls.values())), status, out]), draw
+
+
+def prior_explorer(rows, truths, profile: str | None = None):
+    """Pick the unlabeled setting and a training step; redraws what each method believes the unlabeled class
+    distribution is at that step (ACR's and SimPro's estimate, every other method's pseudo-label shares; the mean
+    over seeds) against the truth, and each belief's distance from the truth over training.
+
+    ``rows``: shipped or trained runs (``benchmark.prior_results()``); ``truths``: each profile's unlabeled class
+    counts. Returns ``(panel, draw)``."""
+    import ipywidgets as w
+
+    from ..stats import distance_curve, mean_distribution_curve
+    from .plots import plot_distance_curves, plot_estimates
+
+    profiles = list(dict.fromkeys(r["profile"] for r in rows))
+    missing = [p for p in profiles if p not in truths]
+    if missing:
+        raise ValueError(f"truths must give the unlabeled class counts of every profile in rows; missing {missing}")
+    methods = list(dict.fromkeys(r["label"] for r in rows))
+    steps = [point["step"] for point in next(r["curve"] for r in rows)]
+    controls = dict(
+        profile=w.ToggleButtons(options=profiles, value=profile or profiles[-1], description="unlabeled data"),
+        step=w.SelectionSlider(options=steps, value=steps[-1], description="step", continuous_update=False),
+    )
+
+    def draw(profile, step):
+        groups = next(r["groups"] for r in rows if r["profile"] == profile)
+        fig, (left, right) = plt.subplots(1, 2, figsize=(WIDTH, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+        at = steps.index(step)
+        beliefs = {m: mean_distribution_curve(rows, m, profile)[1][at] for m in methods}
+        plot_estimates(beliefs, truths[profile], groups, ax=left, title=f"{profile}, step {step} (mean over seeds)")
+        plot_distance_curves({m: distance_curve(rows, m, profile, truths[profile]) for m in methods}, ax=right,
+                             title="distance from the truth", mark_step=step)
+        right.get_legend().remove()
+        fig.tight_layout()
+        plt.show()
+
+    out, status = live_output(draw, controls)
+    caption = w.HTML("<b>Pick the unlabeled setting and a step</b>: grey bars are the true unlabeled class shares, "
+                     "dots what each method believes them to be; right, the share of the mass each belief puts in "
+                     "the wrong class.")
+    return w.VBox([caption, w.HBox(list(controls.values())), status, out]), draw
