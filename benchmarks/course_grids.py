@@ -20,7 +20,9 @@ two ten-seed mnist-LT files took 1 h 40 min (``--jobs 2``, one thread a run), th
 ``cells/mnist_lt_ten_seeds.tar.xz`` holds the finished cells of ``mnist_lt`` and ``mnist_lt_comparison`` at
 seeds 0-9 (390 cells, trained 2026-12-05 at commit de574d9, one thread a cell, pinned kernels):
 ``tar xJf benchmarks/cells/mnist_lt_ten_seeds.tar.xz -C runs/reference``, then ``--only mnist_lt`` and
-``--only mnist_lt_comparison`` write both files without training.
+``--only mnist_lt_comparison`` write both files without training. ``cells/mnist_lt_prior_ten_seeds.tar.xz`` does
+the same for ``mnist_lt_prior`` (230 cells: seeds 0-2 as shipped on 2026-12-05, 3-9 trained 2026-12-07 at commit
+58289d5 on an Intel Xeon, one thread a cell, pinned kernels).
 """
 
 from __future__ import annotations
