@@ -56,7 +56,7 @@ REFERENCE = {
                        dict(methods=("fixmatch", "fixmatch_la", "fixmatch_bh", "acr"), profiles=("middle", "head-tail"))],
 }
 # reference files written as the course grids are (:func:`compact`: no confusion matrices, six decimals, one run a
-# line), keeping these curve columns: notebook 07 reads the beliefs and the mask (230 runs in about 450 KB)
+# line), keeping these curve columns: notebook 07 reads the beliefs and the mask (230 runs in 562 KB)
 COMPACT_CURVE = {"mnist_lt_prior": ("step", "accuracy", "few", "mask", "pl_accuracy", "estimate", "pl_distribution")}
 EXERCISES = {
     "mnist_lt_gamma50": dict(profiles=["consistent"], seeds=list(SEEDS_MNIST_EXTRA), imbalance_ratio=50, n_max=50),

@@ -292,3 +292,10 @@ def test_the_prior_explorer_draws_the_truth_behind_each_belief_and_marks_the_ste
     plt.close("all")
     with pytest.raises(ValueError, match=r"missing \['middle'\]"):
         prior_explorer(rows, {"uniform": [1, 1, 1]})
+    # a method trained in one setting only is drawn there and left out elsewhere
+    extra = [{**r, "label": "acr", "profile": "uniform"} for r in rows if r["label"] == "simpro"]
+    panel, draw = prior_explorer(rows + extra, {"middle": [1, 1, 2], "uniform": [1, 1, 1]})
+    draw("middle", 200)
+    assert sorted(line.get_label() for line in plt.gcf().axes[1].lines if line.get_linestyle() != ":") == [
+        "fixmatch", "simpro"]
+    plt.close("all")

@@ -288,9 +288,10 @@ def prior_explorer(rows, truths, profile: str | None = None):
         groups = next(r["groups"] for r in rows if r["profile"] == profile)
         fig, (left, right) = plt.subplots(1, 2, figsize=(WIDTH, 3.6), gridspec_kw={"width_ratios": [3, 2]})
         at = steps.index(step)
-        beliefs = {m: mean_distribution_curve(rows, m, profile)[1][at] for m in methods}
+        here = [m for m in methods if any(r["label"] == m and r["profile"] == profile for r in rows)]
+        beliefs = {m: mean_distribution_curve(rows, m, profile)[1][at] for m in here}
         plot_estimates(beliefs, truths[profile], groups, ax=left, title=f"{profile}, step {step} (mean over seeds)")
-        plot_distance_curves({m: distance_curve(rows, m, profile, truths[profile]) for m in methods}, ax=right,
+        plot_distance_curves({m: distance_curve(rows, m, profile, truths[profile]) for m in here}, ax=right,
                              title="distance from the truth", mark_step=step)
         right.get_legend().remove()
         fig.tight_layout()
