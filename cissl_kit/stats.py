@@ -263,11 +263,6 @@ def with_early_means(rows: Sequence[dict], fraction: float = 0.1, keys: Sequence
     return out
 
 
-# what a run records as its belief about the unlabeled class distribution, per evaluation: ACR and SimPro
-# their explicit estimate, every other method the class shares of the pseudo-labels it used
-DISTRIBUTION_KEYS = ("estimate", "pl_distribution")
-
-
 def distribution_key(rows: Sequence[dict], label: str) -> str:
     """``"estimate"`` where the runs of ``label`` record an estimate of the unlabeled class distribution (ACR,
     SimPro), else ``"pl_distribution"``: the class shares of the pseudo-labels that passed its mask."""
