@@ -179,6 +179,14 @@ def expect_run(name: str, run: Any, method: str, steps: int | None = None, hpara
         assert run.data.get(key) == value, f"`{name}`'s data has {key}={run.data.get(key)!r}; the exercise asks for {value!r}"
 
 
+def expect_change_from_shipped(name: str, change: Any, run: Any, rows: Sequence[dict], label: str, profile: str,
+                               seed: int, what: str) -> None:
+    """``change`` is ``run``'s test accuracy minus that of the shipped run of ``label`` (``profile``, ``seed``) in
+    ``rows``, in points, to 0.05; ``what`` says which difference, for the message."""
+    shipped = next(r for r in rows if r["label"] == label and r["profile"] == profile and r["seed"] == seed)
+    expect_number(name, change, 100 * (run.final["accuracy"] - shipped["accuracy"]), 0.05, what)
+
+
 def expect_tracker(name: str, tracker: Any, method: str, steps: int, every: int | None = None) -> None:
     """``tracker`` is a :class:`~cissl_kit.analysis.LayerGradientTracker` around ``method`` (recording ``every``
     steps, if given) that was trained ``steps`` steps to the end."""
@@ -218,4 +226,4 @@ def shipped_difference(rows: Sequence[dict], method: str, baseline: str, metric:
 
 __all__ = ["CHECKS_DIR", "VERDICTS", "check_names", "check_path", "answer_names", "check_of", "checks_of",
            "write_autograder", "grade_submission", "answered", "expect_number", "expect_keys", "expect_difference", "verdict_of",
-           "expect_verdict", "expect_run", "expect_tracker", "shipped_difference"]
+           "expect_verdict", "expect_run", "expect_change_from_shipped", "expect_tracker", "shipped_difference"]

@@ -21,6 +21,7 @@ from cissl_kit.grading import (
     check_of,
     check_path,
     checks_of,
+    expect_change_from_shipped,
     expect_difference,
     expect_keys,
     expect_number,
@@ -226,6 +227,16 @@ def _run(**changes) -> TrainResult:
                data={"dataset": "digits", "unlabeled_profile": "reversed"}, history=[], final={}, seconds=1.0)
     run.update(changes)
     return TrainResult(**run)
+
+
+def test_a_change_is_the_runs_accuracy_minus_the_shipped_run_of_that_method_setting_and_seed():
+    rows = [{"label": "daso", "profile": "reversed", "seed": 0, "accuracy": 0.90},
+            {"label": "daso", "profile": "reversed", "seed": 1, "accuracy": 0.50},
+            {"label": "daso", "profile": "consistent", "seed": 0, "accuracy": 0.10}]
+    run = _run(final={"accuracy": 0.93})
+    expect_change_from_shipped("ex_change", 3.02, run, rows, "daso", "reversed", 0, "the change")
+    with pytest.raises(AssertionError, match=r"`ex_change` = 43.00 is not the change \(checked to ±0.05\)"):
+        expect_change_from_shipped("ex_change", 43.0, run, rows, "daso", "reversed", 0, "the change")
 
 
 @pytest.mark.parametrize("changes, message", [

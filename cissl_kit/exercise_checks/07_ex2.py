@@ -1,7 +1,7 @@
 """Notebook 07, exercise 2: SimPro with one M-step every tenth of training, from the student's own run."""
 from otter.test_files import test_case
 
-from cissl_kit.grading import answered, expect_number, expect_run
+from cissl_kit.grading import answered, expect_change_from_shipped, expect_run
 
 OK_FORMAT = False
 name = "07_ex2"
@@ -18,6 +18,6 @@ def simpro_with_a_longer_period(ex2_run, BENCHMARK_STEPS):
 @test_case(points=1)
 def change_from_the_shipped_run(ex2_run, ex2_change, rows):
     answered(ex2_run=ex2_run, ex2_change=ex2_change)
-    simpro = next(r for r in rows if r["label"] == "simpro" and r["profile"] == "middle" and r["seed"] == 0)
-    expect_number("ex2_change", ex2_change, 100 * (ex2_run.final["accuracy"] - simpro["accuracy"]), 0.05,
-                  "the longer period's test accuracy minus the shipped SimPro run's (middle, seed 0), in points")
+    expect_change_from_shipped(
+        "ex2_change", ex2_change, ex2_run, rows, "simpro", "middle", 0,
+        "the longer period's test accuracy minus the shipped SimPro run's (middle, seed 0), in points")
