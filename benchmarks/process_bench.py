@@ -7,12 +7,12 @@ interleaved, medians:
 
 1. **Allocator churn**: minor page faults per step and the kernel's share of the process's CPU
    time over the steps after a warm-up of 20, from ``getrusage``. *before*: glibc's default
-   thresholds (``CISSL_KIT_PROCESS_TUNING=0``; the OpenMP wait policy kept passive, so only the
+   thresholds (``CISSL_KIT_PROCESS_TUNING=0``; the kit's OpenMP wait policy kept, so only the
    allocator differs); *after*: the kit's ``mallopt`` (``cissl_kit._runtime``). Targets: ≤ 100
    faults a step, kernel ≤ 2% of the CPU. *after, 1 thread* (``--threads 1``) splits the rest: what
    the kernel still does with one thread is the allocator's and the run's own; the difference to
    *after* is the cost of keeping two threads in step (futex sleeps and wake-ups under the passive
-   OpenMP wait policy).
+   OpenMP wait policy; ``benchmarks/wait_policy_bench.py`` weighs it against spinning).
 2. **Start-up**: CPU seconds from the process's start to its first training step, and the peak
    RSS of the whole run. *before*: ``torch.optim.SGD`` (whose first call imports ``torch._dynamo``
    and sympy) and no process settings; *after*: the kit as it is. Targets: peak RSS ≤ 720 MiB,
@@ -27,6 +27,8 @@ import os
 import statistics
 import subprocess
 import sys
+
+from cissl_kit._runtime import SPIN_COUNT
 
 CHILD = r"""
 import json, resource, sys, time
@@ -63,13 +65,11 @@ print("RESULT " + json.dumps({"faults_per_step": (b.ru_minflt - a.ru_minflt) / n
 
 
 def run(variant: str, steps: int, out: str) -> dict:
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     if variant.startswith("before"):
         env["CISSL_KIT_PROCESS_TUNING"] = "0"
-        if variant == "before-malloc":
-            env["OMP_WAIT_POLICY"] = "PASSIVE"  # only the allocator differs from "after"
-        else:
-            env.pop("OMP_WAIT_POLICY", None)
+        if variant == "before-malloc":  # the kit's wait policy, so that only the allocator differs from "after"
+            env.update(OMP_WAIT_POLICY="PASSIVE", GOMP_SPINCOUNT=SPIN_COUNT)
     text = subprocess.run([sys.executable, "-c", CHILD, variant, str(steps), out], env=env, capture_output=True,
                           text=True, check=True).stdout
     return json.loads(text.split("RESULT ", 1)[1])

@@ -5,8 +5,8 @@
 Each variant trains in a fresh process (the OpenMP wait policy is read once, when torch loads):
 
 * **kit default**: what ``cissl-kit train`` does without ``--threads`` (``utils.default_threads``,
-  with the passive OpenMP wait policy the kit sets at import);
-* **--threads N** for every N up to the usable cores (passive policy, as the kit runs them);
+  with the OpenMP wait policy the kit sets at import: passive after a short spin, ``cissl_kit._runtime``);
+* **--threads N** for every N up to the usable cores (the kit's wait policy, as the kit runs them);
 * **before**: torch's own thread count with OpenMP's default, spinning wait policy
   (``CISSL_KIT_PROCESS_TUNING=0``), as the kit ran before it chose its threads.
 
@@ -60,6 +60,7 @@ def run_variant(args, threads: str, tuned: bool) -> tuple[int, float]:
     if not tuned:
         env["CISSL_KIT_PROCESS_TUNING"] = "0"
         env.pop("OMP_WAIT_POLICY", None)
+        env.pop("GOMP_SPINCOUNT", None)
     out = subprocess.run([sys.executable, "-c", CHILD, args.dataset, args.method, str(args.steps), threads],
                          env=env, capture_output=True, text=True, check=True).stdout.split()
     return int(out[0]), float(out[1])
