@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from cissl_kit.classroom import (
     strip_solutions,
 )
 from cissl_kit.grading import answer_names, check_of
+from conftest import slow_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
@@ -317,62 +317,6 @@ def _printed(cell) -> list[str]:
     return texts
 
 
-@pytest.fixture(scope="module")
-def handouts_run(tmp_path_factory):
-    """Every hand-out copy up to its first training cell, run once in one kernel (``%reset -f`` between
-    notebooks, so no name leaks from one into the next): notebook → (its stored code cells, the hand-out's,
-    the cells run)."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    folder = tmp_path_factory.mktemp("handouts")
-    copies = strip_solutions(NOTEBOOKS, folder)
-    combined = nbformat.v4.new_notebook(metadata=nbformat.read(copies[0], as_version=4).metadata)
-    spans = {}
-    for path, copy in zip(NOTEBOOKS, copies):
-        code = [c for c in nbformat.read(copy, as_version=4).cells
-                if c.cell_type == "code" and ANSWER_TAG not in c.metadata.get("tags", [])]
-        stored = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" and not is_solution(c)]
-        first_training = next(i for i, c in enumerate(stored) if _trains(c))
-        combined.cells.append(nbformat.v4.new_code_cell("%reset -f"))
-        spans[path] = (len(combined.cells), stored, code, first_training)
-        combined.cells.extend(nbformat.v4.new_code_cell(c.source, metadata=c.metadata) for c in code[:first_training])
-    nbclient.NotebookClient(combined, timeout=300, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(NOTEBOOKS[0].parent)}}).execute()
-    for slow in _slow_cells(combined.cells):  # this fixture sometimes idles ~300 s and then passes: name where
-        warnings.warn(slow)
-    return {path: (stored, code, combined.cells[start:start + count])
-            for path, (start, stored, code, count) in spans.items()}
-
-
-def _slow_cells(cells, limit: float = 60.0) -> list[str]:
-    """From nbclient's timing metadata: each cell that took over ``limit`` seconds from its request to the kernel's
-    idle, or that waited that long after the cell before it, with its times (to locate an intermittent stall)."""
-    from datetime import datetime
-
-    def at(cell, key):
-        stamp = cell.metadata.get("execution", {}).get(key)
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None
-
-    found, previous_idle = [], None
-    for cell in cells:
-        busy, idle = at(cell, "iopub.status.busy"), at(cell, "iopub.status.idle")
-        reply = at(cell, "shell.execute_reply")
-        name = f"hand-out cell {cell.source[:60]!r}"
-        if busy and idle and (idle - busy).total_seconds() > limit:
-            found.append(f"{name}: busy {busy:%H:%M:%S}, reply {reply and f'{reply:%H:%M:%S}'}, idle {idle:%H:%M:%S}")
-        if previous_idle and busy and (busy - previous_idle).total_seconds() > limit:
-            found.append(f"{name} started {(busy - previous_idle).total_seconds():.0f} s after the one before it "
-                         "went idle")
-        previous_idle = idle or previous_idle
-    return found
-
-
-def _trains(stored_cell) -> bool:
-    """A cell that trains, by its stored output: a progress bar, or training's numbers (its tag)."""
-    bars = [o for o in stored_cell.outputs if re.search(r"\d+%\|", "".join(o.get("data", {}).get("text/plain", "")))]
-    return bool(bars) or "numbers-vary-by-cpu" in stored_cell.metadata.get("tags", [])
-
-
 def test_the_hand_out_fixture_names_a_cell_that_stalled_or_started_late():
     import nbformat
 
@@ -384,22 +328,22 @@ def test_the_hand_out_fixture_names_a_cell_that_stalled_or_started_late():
 
     cells = [cell("fast()", "00:00.0", "00:01.0", "00:01.1"), cell("stalled()", "00:02.0", "00:03.0", "05:03.5"),
              cell("late()", "07:00.0", "07:00.5", "07:00.6"), cell("fine()", "07:01.0", "07:02.0", "07:02.1")]
-    slow = _slow_cells(cells)
+    slow = slow_cells(cells)
     assert len(slow) == 2
     assert slow[0].startswith("hand-out cell 'stalled()': busy 02:00:02, reply 02:00:03, idle 02:05:03")
     assert slow[1] == "hand-out cell 'late()' started 116 s after the one before it went idle"
-    assert _slow_cells([cells[0], cell("soon()", "00:02.0", "00:03.0", "00:03.1")]) == []
+    assert slow_cells([cells[0], cell("soon()", "00:02.0", "00:03.0", "00:03.1")]) == []
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_a_stripped_copy_runs_and_prints_what_the_notebook_stored(path, handouts_run):
+def test_a_stripped_copy_runs_and_prints_what_the_notebook_stored(path, handouts):
     """Each hand-out copy runs, and its cells print what the full notebook stored.
 
     Only the cells before the first training cell run here: every later cell of the copy is the
     same source, in the same order, with no solution before it
     (``test_the_solutions_come_last_so_the_stripped_copy_is_a_prefix_of_the_run``), so nbval already
     runs it in the full notebook; training it a second time would prove nothing more."""
-    original, code, ran = handouts_run[path]
+    original, code, ran, _ = handouts[path]
     assert [c.source for c in original] == [c.source for c in code]  # nbval runs every one of them
     assert len(ran) >= 2
     for stored, fresh in zip(original, ran):

@@ -93,31 +93,9 @@ def test_every_check_passed_on_the_worked_solutions(path):
         [_printed(c) for c in checks if PASSED not in _printed(c)]
 
 
-@pytest.fixture(scope="module")
-def handouts_checked(tmp_path_factory):
-    """Every hand-out's set-up cell, answer cells and checks, run in one kernel (``%reset -f`` between them):
-    what a student sees who runs the checks before answering. Notebook → the check cells as run."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    copies = strip_solutions(NOTEBOOKS, tmp_path_factory.mktemp("handouts"))
-    combined = nbformat.v4.new_notebook(metadata=nbformat.read(copies[0], as_version=4).metadata)
-    spans = {}
-    for path, copy in zip(NOTEBOOKS, copies):
-        cells = nbformat.read(copy, as_version=4).cells
-        setup = next(c for c in cells if c.cell_type == "code" and "RETRAIN = False" in c.source)
-        kept = [setup] + [c for c in cells if ANSWER_TAG in c.metadata.get("tags", []) or check_of(c)]
-        combined.cells.append(nbformat.v4.new_code_cell("%reset -f"))
-        spans[path] = len(combined.cells), len(kept)
-        combined.cells.extend(nbformat.v4.new_code_cell(c.source, metadata=c.metadata) for c in kept)
-    nbclient.NotebookClient(combined, timeout=300, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(tmp_path_factory.mktemp("run"))}}).execute()
-    return {path: [c for c in combined.cells[start:start + count] if check_of(c)]
-            for path, (start, count) in spans.items()}
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_a_hand_out_fails_every_check_until_answered_and_says_what_to_fill_in(path, handouts_checked):
-    checks = handouts_checked[path]
+def test_a_hand_out_fails_every_check_until_answered_and_says_what_to_fill_in(path, handouts):
+    checks = handouts[path].checks
     assert [check_of(c) for c in checks] == checks_of(path)
     for cell in checks:
         printed = _printed(cell)
