@@ -217,12 +217,24 @@ def _finished_curves(rows: Sequence[dict], label: str, profile: str | None) -> l
 def mean_curve(rows: Sequence[dict], label: str, key: str, profile: str | None = None) -> tuple[list[int], list[float]]:
     """The mean over seeds of one column of the runs' curves (``row["curve"]``, one point per evaluation) for
     the method ``label`` (and ``profile``): the steps and the means, NaN points (no pseudo-label passed) skipped."""
+    return _per_evaluation(rows, label, profile, lambda point: None if math.isnan(point[key]) else point[key])
+
+
+def _per_evaluation(rows: Sequence[dict], label: str, profile: str | None, value, empty=lambda point: float("nan")):
+    """The steps of ``label``'s runs (in ``profile``) and, per evaluation, the mean over seeds of ``value(point)``
+    (a number, or a list averaged element by element), leaving out the runs whose ``value`` is None;
+    ``empty(the first run's point)`` where none has one."""
     runs = _finished_curves(rows, label, profile)
     steps = [point["step"] for point in runs[0]]
     means = []
     for i in range(len(steps)):
-        values = [curve[i][key] for curve in runs if i < len(curve) and not math.isnan(curve[i][key])]
-        means.append(statistics.mean(values) if values else float("nan"))
+        found = [v for curve in runs if i < len(curve) and (v := value(curve[i])) is not None]
+        if not found:
+            means.append(empty(runs[0][i]))
+        elif isinstance(found[0], list):
+            means.append([statistics.mean(column) for column in zip(*found)])
+        else:
+            means.append(statistics.mean(found))
     return steps, means
 
 
@@ -292,13 +304,8 @@ def mean_distribution_curve(rows: Sequence[dict], label: str, profile: str) -> t
     """The runs of ``label`` in ``profile``: the steps and, per evaluation, the mean over seeds of the recorded
     distribution (:func:`distribution_key`), each normalised; an evaluation where no seed has one is all NaN."""
     key = distribution_key(rows, label)
-    runs = _finished_curves(rows, label, profile)
-    steps = [point["step"] for point in runs[0]]
-    means = []
-    for i in range(len(steps)):
-        found = [d for curve in runs if i < len(curve) and (d := _distribution(curve[i], key)) is not None]
-        means.append([statistics.mean(c) for c in zip(*found)] if found else [float("nan")] * len(runs[0][i][key]))
-    return steps, means
+    return _per_evaluation(rows, label, profile, lambda point: _distribution(point, key),
+                           lambda point: [float("nan")] * len(point[key]))
 
 
 def distance_curve(rows: Sequence[dict], label: str, profile: str, truth: Sequence[float]
@@ -306,14 +313,12 @@ def distance_curve(rows: Sequence[dict], label: str, profile: str, truth: Sequen
     """The mean over seeds of :func:`total_variation` between what ``label``'s runs in ``profile`` record
     (:func:`distribution_key`) and ``truth`` (the unlabeled class counts or shares), per evaluation."""
     key = distribution_key(rows, label)
-    runs = _finished_curves(rows, label, profile)
-    steps = [point["step"] for point in runs[0]]
-    means = []
-    for i in range(len(steps)):
-        values = [total_variation(d, truth) for curve in runs if i < len(curve)
-                  and (d := _distribution(curve[i], key)) is not None]
-        means.append(statistics.mean(values) if values else float("nan"))
-    return steps, means
+
+    def distance(point):
+        found = _distribution(point, key)
+        return None if found is None else total_variation(found, truth)
+
+    return _per_evaluation(rows, label, profile, distance)
 
 
 def with_estimate_distance(rows: Sequence[dict], truths: dict[str, Sequence[float]]) -> list[dict]:
