@@ -6,9 +6,9 @@
   server, a Colab VM) the spinning threads compete with that work and with each other. Measured
   here (``benchmarks/threads_bench.py``): at a load of 2× the cores, 2 spinning threads made a
   FixMatch step 2.5× slower than 1 thread. A purely passive thread sleeps (futex) at the end of
-  every region and is woken at the next: ~5% of a 2-thread run's CPU in the kernel and a 13–15%
-  slower step on a quiet machine. Spinning 3,000 times first (tens of microseconds) keeps most of
-  the quiet speed and stays within the loaded target (``benchmarks/wait_policy_bench.py``). The
+  every region and is woken at the next: ~5% of a 2-thread run's CPU goes to the kernel. Spinning
+  3,000 times first (tens of microseconds) made the quiet step 13–15% faster and halved that
+  kernel time, and stays within the loaded target (``benchmarks/wait_policy_bench.py``). The
   policy does not change any result (the same bits). It only takes effect if set before ``torch``
   is first imported: import ``cissl_kit`` first.
 * **glibc's allocator keeps freed memory** (``mallopt``: trim and mmap thresholds raised). By
