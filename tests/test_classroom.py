@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from handout_helpers import slow_cells
 
 from cissl_kit.classroom import (
     ANSWER_TAG,
@@ -24,7 +25,6 @@ from cissl_kit.classroom import (
     strip_solutions,
 )
 from cissl_kit.grading import answer_names, check_of
-from conftest import slow_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
