@@ -1,3 +1,4 @@
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -62,8 +63,6 @@ def handouts(tmp_path_factory) -> dict:
     nbclient.NotebookClient(combined, timeout=300, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(NOTEBOOKS[0].parent)}}).execute()
     for slow in slow_cells(combined.cells):  # this run sometimes idled ~300 s and then passed: name where
-        import warnings
-
         warnings.warn(slow)
 
     def ran(span):
