@@ -12,7 +12,7 @@ quiet and with 2× the usable cores in busy-loop processes that stop on their ow
 Measured here (2026-12-07, 2-core Xeon, three runs): spinning 3,000 times made the quiet step 13–15%
 faster and cut the kernel share from ~5.5% to ~2.3%; under load it was 0.78–1.29× the passive step
 (noisy: the 1-thread run moved as much). 10,000 and 30,000 spins gained a little more quiet and lost up
-to 1.3× and 1.7× under load. The kit spins 3,000 times (``cissl_kit._runtime.SPIN_COUNT``);
+to 1.34× and 2.0× under load. The kit spins 3,000 times (``cissl_kit._runtime.SPIN_COUNT``);
 ``benchmarks/threads_bench.py`` checks its default against every thread count, quiet and loaded.
 """
 
