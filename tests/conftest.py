@@ -3,7 +3,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from handout_helpers import slow_cells, trains  # tests/handout_helpers.py (this folder is on sys.path)
+from handout_helpers import run_in_sliced_waits, slow_cells, trains  # tests/handout_helpers.py (on sys.path)
 
 from cissl_kit.utils import set_threads
 
@@ -33,7 +33,7 @@ def handouts(tmp_path_factory) -> dict:
     name leaks from one into the next): its cells up to the first training cell (every later cell is the
     notebook's own, which nbval runs), then its answer cells, still ``...``, and its checks. Notebook → Handout."""
     nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("nbclient")
     from cissl_kit.classroom import ANSWER_TAG, is_solution, strip_solutions
     from cissl_kit.grading import check_of
 
@@ -60,9 +60,9 @@ def handouts(tmp_path_factory) -> dict:
         combined.cells.append(nbformat.v4.new_code_cell(chdir(checks_dir)))
         answers_and_checks = add([c for c in cells if ANSWER_TAG in c.metadata.get("tags", []) or check_of(c)])
         spans[path] = stored, code, prefix, answers_and_checks
-    nbclient.NotebookClient(combined, timeout=300, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(NOTEBOOKS[0].parent)}}).execute()
-    for slow in slow_cells(combined.cells):  # this run sometimes idled ~300 s and then passed: name where
+    run_in_sliced_waits(combined, timeout=300, kernel_name="python3", allow_errors=True,
+                        resources={"metadata": {"path": str(NOTEBOOKS[0].parent)}})
+    for slow in slow_cells(combined.cells):  # a cell that stalled anyway: where, with nbclient's timestamps
         warnings.warn(slow)
 
     def ran(span):

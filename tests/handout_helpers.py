@@ -3,6 +3,8 @@
 
 import re
 from datetime import datetime
+from queue import Empty
+from time import monotonic
 
 
 def trains(stored_cell) -> bool:
@@ -30,3 +32,39 @@ def slow_cells(cells, limit: float = 60.0) -> list[str]:
                          "went idle")
         previous_idle = idle or previous_idle
     return found
+
+
+def sliced_waits(get_msg, slice_s: float = 1.0):
+    """``get_msg(timeout)`` (a kernel channel's) as waits of at most ``slice_s`` seconds until ``timeout``
+    (None: until a message comes): each slice ends by checking the socket (see :func:`run_in_sliced_waits`)."""
+    async def get(timeout=None):
+        deadline = None if timeout is None else monotonic() + timeout
+        while True:
+            step = slice_s if deadline is None else max(0.0, min(slice_s, deadline - monotonic()))
+            try:
+                return await get_msg(timeout=step)
+            except Empty:
+                if deadline is not None and monotonic() >= deadline:
+                    raise
+    return get
+
+
+def run_in_sliced_waits(notebook, **options) -> None:
+    """Execute ``notebook`` with nbclient, its waits for the kernel's messages cut into 1 s slices.
+
+    A zmq.asyncio socket can miss the wake-up of a message that has arrived (pyzmq's edge-triggered
+    file descriptor; zeromq/pyzmq#1558, #2173); the wait then lasts until its timeout, whose last check
+    finds the message. In the hand-out run that was a ~300 s idle (nbclient's cell timeout) in several
+    CI runs; caught on 2026-12-07: notebook 03's ``panel`` cell went idle, and the next cell started
+    298 s later, without a timeout error. Short slices end in that same check every second, so a
+    missed wake-up costs ≤ 1 s."""
+    import nbclient
+
+    class Client(nbclient.NotebookClient):
+        async def async_start_new_kernel_client(self):
+            client = await super().async_start_new_kernel_client()
+            for channel in (client.shell_channel, client.iopub_channel):
+                channel.get_msg = sliced_waits(channel.get_msg)
+            return client
+
+    Client(notebook, **options).execute()

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from handout_helpers import slow_cells
+from handout_helpers import sliced_waits, slow_cells
 
 from cissl_kit.classroom import (
     ANSWER_TAG,
@@ -333,6 +333,32 @@ def test_the_hand_out_fixture_names_a_cell_that_stalled_or_started_late():
     assert slow[0].startswith("hand-out cell 'stalled()': busy 02:00:02, reply 02:00:03, idle 02:05:03")
     assert slow[1] == "hand-out cell 'late()' started 116 s after the one before it went idle"
     assert slow_cells([cells[0], cell("soon()", "00:02.0", "00:03.0", "00:03.1")]) == []
+
+
+def test_sliced_waits_find_a_message_at_the_end_of_a_slice_and_keep_the_whole_timeout():
+    import asyncio
+    import time
+    from queue import Empty
+
+    calls = []
+
+    async def missed_wake_up(timeout=None):  # the message shows only at the third check of the socket
+        calls.append(timeout)
+        if len(calls) < 3:
+            raise Empty
+        return "reply"
+
+    assert asyncio.run(sliced_waits(missed_wake_up, slice_s=0.01)(timeout=300)) == "reply"
+    assert len(calls) == 3 and all(t <= 0.01 for t in calls)  # found after three slices, not after 300 s
+
+    async def silent(timeout=None):
+        await asyncio.sleep(timeout)
+        raise Empty
+
+    start = time.monotonic()
+    with pytest.raises(Empty):
+        asyncio.run(sliced_waits(silent, slice_s=0.01)(timeout=0.05))
+    assert 0.05 <= time.monotonic() - start < 1.0  # the caller's own timeout still ends the wait
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
