@@ -25,6 +25,8 @@ import subprocess
 import sys
 import time
 
+from threads_bench import busy_loops  # (this folder is on sys.path when a script here runs)
+
 from cissl_kit._runtime import SPIN_COUNT
 
 CHILD = r"""
@@ -83,8 +85,7 @@ def main() -> None:
     for condition in ("quiet", "loaded"):
         load = []
         if condition == "loaded":
-            code = f"import time\nend = time.time() + {120 * args.rounds * len(VARIANTS)}\nwhile time.time() < end: pass"
-            load = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(2 * cores)]
+            load = busy_loops(2 * cores, seconds=120 * args.rounds * len(VARIANTS))
             time.sleep(1.0)
         rows = {name: [] for name in VARIANTS}
         try:
