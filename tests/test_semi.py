@@ -253,6 +253,40 @@ def test_bank_cpu_shortcut_and_accelerator_path_agree(monkeypatch):
     assert torch.allclose(protos, other, atol=1e-5) and torch.allclose(protos, exact, atol=1e-5)
 
 
+def test_bank_push_records_no_gradients():
+    """The bank runs without torch.no_grad(): embeddings and confidences that carry a graph leave
+    none in the bank, and its prototypes need no gradient."""
+    bank = _bank(slots=2, classes=2, dim=3)
+    embeddings = torch.randn(4, 3, requires_grad=True)
+    confidences = torch.tensor([0.9, 0.8, 0.7, 0.95], requires_grad=True)
+    bank.push(embeddings * 2, torch.tensor([0, 0, 1, 1]), confidences.sigmoid())
+    bank.decay()
+    protos, _ = bank.prototypes()
+    assert torch.is_grad_enabled()
+    assert not any(t.requires_grad for t in (protos, bank.features, bank.confidences, bank._sums, bank._counts))
+    assert protos[0].tolist() == pytest.approx(embeddings[:2].detach().mul(2).mean(0).tolist())
+
+
+def test_bank_counts_stay_exact_once_full_and_after_loading_a_partly_empty_state():
+    """Once every slot is filled a push stops updating the per-class counts; a state with empty
+    slots loaded into a full bank makes it count again."""
+    torch.manual_seed(0)
+    partial = _bank(slots=4, classes=3, dim=2)
+    partial.push(torch.randn(3, 2), torch.tensor([0, 0, 1]), torch.tensor([0.9, 0.8, 0.7]))
+    full = _bank(slots=4, classes=3, dim=2)
+    for _ in range(10):
+        full.push(torch.randn(30, 2), torch.randint(0, 3, (30,)), torch.rand(30))
+    assert full.filled.all()
+    full.load_state_dict(partial.state_dict())
+    for step in range(12):
+        full.push(torch.randn(2, 2), torch.tensor([step % 3, 2]), torch.rand(2))
+        filled = full.filled
+        assert full._counts[:-1].tolist() == filled.sum(1).float().tolist()
+        exact = (full.features * filled.unsqueeze(2)).sum(1) / filled.sum(1, keepdim=True).clamp_min(1)
+        assert torch.allclose(full.prototypes()[0], exact, atol=1e-6)
+    assert full.filled.all()
+
+
 def test_bank_decay_to_zero_keeps_empty_slots_empty():
     bank = _bank(slots=3, decay=0.0)
     bank.push(_emb([0.9]), torch.tensor([0]), torch.tensor([0.9]))
