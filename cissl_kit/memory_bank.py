@@ -146,6 +146,7 @@ class BalancedMemoryBank:
         if not self._full:  # (once every slot is filled, a replaced slot was always a filled one)
             self._counts.scatter_add_(0, row, (self._stamps.index_select(0, target) < 0).float())
             self._full = shortcut and bool(self._counts[:-1].min() >= b)
+            self._divisor = None
         self._features.index_copy_(0, target, new)
         self._confidences.index_copy_(0, target, written)
         self._stamps.index_fill_(0, target, self.pushes)
@@ -159,6 +160,7 @@ class BalancedMemoryBank:
         self._sums = torch.cat([(self.features * filled.unsqueeze(2)).sum(1), self._features.new_zeros(1, self.dim)])
         self._counts = torch.cat([filled.sum(1), filled.new_zeros(1)])
         self._full = False  # (push finds out where a sync is free)
+        self._divisor = None
 
     def decay(self) -> None:
         """Eq. 7: ``a_{k,i} ← β · a_{k,i}`` for every stored confidence."""
@@ -169,8 +171,10 @@ class BalancedMemoryBank:
 
     def prototypes(self) -> tuple[Tensor, Tensor]:
         """Per-class mean of the filled slots (``K×D``) and which classes have any (``K``)."""
-        count = self._counts[:-1]
-        return self._sums[:-1] / count.clamp_min(1).unsqueeze(1), count > 0
+        if self._divisor is None:  # (the counts changed since the last call)
+            count = self._counts[:-1]
+            self._divisor, self._available = count.clamp_min(1).unsqueeze(1), count > 0
+        return self._sums[:-1] / self._divisor, self._available.clone()
 
     def state_dict(self) -> dict:
         return {"features": self.features, "confidences": self.confidences, "stamps": self.stamps,
