@@ -71,13 +71,12 @@ print("RESULT " + json.dumps({"faults_per_step": (b.ru_minflt - a.ru_minflt) / n
 
 def run(variant: str, steps: int, out: str, old_kit: str | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    if variant == "before-commit":  # the old package first on the path
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (old_kit, env.get("PYTHONPATH")) if p)
     if variant.startswith("before"):
         env["CISSL_KIT_PROCESS_TUNING"] = "0"
         if variant == "before-malloc":  # the kit's wait policy, so that only the allocator differs from "after"
             env.update(OMP_WAIT_POLICY="PASSIVE", GOMP_SPINCOUNT=SPIN_COUNT)
-    # (run from the old package's folder: "python -c" puts the working directory first on the path)
+    # the old kit: run from its folder ("python -c" puts the working directory first on the path,
+    # ahead of the installed package)
     text = subprocess.run([sys.executable, "-c", CHILD, variant, str(steps), os.path.abspath(out)], env=env,
                           cwd=old_kit if variant == "before-commit" else None, capture_output=True, text=True,
                           check=True).stdout
@@ -90,7 +89,8 @@ def run(variant: str, steps: int, out: str, old_kit: str | None = None) -> dict:
 def extract_kit(commit: str, folder: str) -> bool:
     """The ``cissl_kit`` package as it was at ``commit``, written under ``folder`` (False: no git or no such commit)."""
     try:
-        archive = subprocess.run(["git", "archive", commit, "cissl_kit"], capture_output=True, check=True).stdout
+        archive = subprocess.run(["git", "archive", commit, "cissl_kit"], capture_output=True, check=True,
+                                 cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
         subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
     except (OSError, subprocess.CalledProcessError) as error:
         print(f"(no 'before, kit at {commit}' row: {error})")
